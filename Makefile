@@ -1,0 +1,98 @@
+# m2pt — build, test and run. Every output goes under build/.
+#   make            build the CLI (build/m2pt) and the test programs
+#   make run        install missing packages, build, train a small model (loss falls)
+#   make test       install missing packages, build, run every test program
+#   make sanitize   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make deps       install the Debian packages m2pt needs (no-op when present)
+#   make bench      training step timing of the default micro-ViT
+
+CC      ?= cc
+ARCH    ?= -march=native
+OPT     ?= -O3
+CFLAGS  ?= $(OPT) $(ARCH) -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L
+LDLIBS  := -lopenblas -lz -lpthread -lm -ldl
+TEST_LDLIBS := -lcmocka
+
+BUILD   ?= build
+ENGINE_SRC := $(wildcard harness/src/*.c)
+CLI_SRC    := $(wildcard harness/cli/*.c)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN   := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+ENGINE_LIB := $(BUILD)/libm2pt_engine.a
+
+# Debian packages: build and test needs. The fixture generator's python3-torch is not here:
+# CI never regenerates fixtures (see tests/reference/make_fixtures.py).
+DEB_PACKAGES := gcc make pkg-config libopenblas-dev libyaml-dev libsqlite3-dev sqlite3 \
+                libcmocka-dev zlib1g-dev
+
+.PHONY: all deps run test check sanitize bench clean
+all: $(BUILD)/m2pt $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(ENGINE_LIB): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/m2pt: $(CLI_OBJ) $(ENGINE_LIB)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/m2pt
+	$(BUILD)/m2pt demo
+
+# Runs every test program, even after a failure, then fails if any failed.
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check
+
+check: $(TEST_BIN)
+	@pass=0; fail=0; failed=""; \
+	for t in $(TEST_BIN); do \
+	  echo "=== $$t"; \
+	  if M2PT_TEST_DATA=tests $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
+	done; \
+	echo; [ -z "$$failed" ] || echo "failed programs:$$failed"; \
+	echo "test programs: $$pass passed, $$fail failed"; \
+	[ $$fail -eq 0 ]
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/sanitize OPT=-O1 \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) --no-print-directory BUILD=build/sanitize \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  LDFLAGS="-fsanitize=address,undefined" check
+
+bench: $(BUILD)/m2pt
+	$(BUILD)/m2pt bench
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,232 @@
+/* Engine operators. Each op packs its arguments into a struct and runs one task on the pool;
+ * every thread takes a fixed contiguous share (rows, columns or (batch, head) pairs). */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "threads.h"
+
+#define LN_EPS 1e-5f
+
+/* ---------------------------------------------------------------- linear */
+
+typedef struct {
+    float *y, *dx, *dW, *db;
+    const float *x, *W, *b, *dy;
+    int N, in, out;
+} linear_args;
+
+static void linear_forward_task(void *p, int tid, int nt) {
+    const linear_args *a = p;
+    long r0, r1;
+    m2pt_split(a->N, nt, tid, 8, &r0, &r1);
+    int rows = (int)(r1 - r0);
+    if (rows <= 0) return;
+    float *y = a->y + r0 * a->out;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, a->out, a->in, 1.0f,
+                a->x + r0 * a->in, a->in, a->W, a->in, 0.0f, y, a->out);
+    if (a->b)
+        for (int r = 0; r < rows; r++)
+            for (int o = 0; o < a->out; o++) y[(long)r * a->out + o] += a->b[o];
+}
+
+void m2pt_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out) {
+    linear_args a = {.y = y, .x = x, .W = W, .b = b, .N = N, .in = in, .out = out};
+    m2pt_parallel(linear_forward_task, &a);
+}
+
+static void linear_backward_task(void *p, int tid, int nt) {
+    const linear_args *a = p;
+    long r0, r1, o0, o1;
+    m2pt_split(a->N, nt, tid, 8, &r0, &r1);
+    if (a->dx && r1 > r0) /* dx = dy W: rows of dx from rows of dy */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), a->in, a->out, 1.0f,
+                    a->dy + r0 * a->out, a->out, a->W, a->in, 0.0f, a->dx + r0 * a->in, a->in);
+    m2pt_split(a->out, nt, tid, 4, &o0, &o1);
+    if (o1 <= o0) return;
+    /* dW[o0:o1] += dy[:, o0:o1]^T x: each thread owns whole rows of dW, so no reduction races */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), a->in, a->N, 1.0f,
+                a->dy + o0, a->out, a->x, a->in, 1.0f, a->dW + o0 * a->in, a->in);
+    if (a->db)
+        for (long r = 0; r < a->N; r++) {
+            const float *dyr = a->dy + r * a->out;
+            for (long o = o0; o < o1; o++) a->db[o] += dyr[o];
+        }
+}
+
+void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                          const float *W, int N, int in, int out) {
+    linear_args a = {.dx = dx, .dW = dW, .db = db, .dy = dy, .x = x, .W = W, .N = N, .in = in, .out = out};
+    m2pt_parallel(linear_backward_task, &a);
+}
+
+/* ---------------------------------------------------------------- layernorm */
+
+typedef struct {
+    float *y, *mean, *rstd, *dx, *dw, *db;
+    const float *x, *w, *b, *dy;
+    const float *cmean, *crstd;
+    int N, C;
+} ln_args;
+
+static void ln_forward_task(void *p, int tid, int nt) {
+    const ln_args *a = p;
+    long r0, r1;
+    m2pt_split(a->N, nt, tid, 1, &r0, &r1);
+    const int C = a->C;
+    for (long r = r0; r < r1; r++) {
+        const float *x = a->x + r * C;
+        float *y = a->y + r * C;
+        float m = 0.0f;
+        for (int i = 0; i < C; i++) m += x[i];
+        m /= (float)C;
+        float v = 0.0f;
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - m;
+            v += d * d;
+        }
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + LN_EPS);
+        for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * a->w[i] + a->b[i];
+        a->mean[r] = m;
+        a->rstd[r] = s;
+    }
+}
+
+void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
+                            const float *b, int N, int C) {
+    ln_args a = {.y = y, .mean = mean, .rstd = rstd, .x = x, .w = w, .b = b, .N = N, .C = C};
+    m2pt_parallel(ln_forward_task, &a);
+}
+
+static void ln_backward_task(void *p, int tid, int nt) {
+    const ln_args *a = p;
+    const int C = a->C;
+    long r0, r1, c0, c1;
+    m2pt_split(a->N, nt, tid, 1, &r0, &r1);
+    for (long r = r0; r < r1; r++) {
+        const float *x = a->x + r * C, *dy = a->dy + r * C;
+        float *dx = a->dx + r * C;
+        const float m = a->cmean[r], s = a->crstd[r];
+        float sum_g = 0.0f, sum_gx = 0.0f; /* g = dy * w; xhat = (x - m) s */
+        for (int i = 0; i < C; i++) {
+            float g = dy[i] * a->w[i];
+            sum_g += g;
+            sum_gx += g * (x[i] - m) * s;
+        }
+        sum_g /= (float)C;
+        sum_gx /= (float)C;
+        for (int i = 0; i < C; i++) {
+            float xhat = (x[i] - m) * s;
+            dx[i] += s * (dy[i] * a->w[i] - sum_g - xhat * sum_gx);
+        }
+    }
+    /* dw, db are column sums: each thread owns a column range, so no reduction races */
+    m2pt_split(C, nt, tid, 16, &c0, &c1);
+    for (long r = 0; r < a->N; r++) {
+        const float *x = a->x + r * C, *dy = a->dy + r * C;
+        const float m = a->cmean[r], s = a->crstd[r];
+        for (long i = c0; i < c1; i++) {
+            a->dw[i] += dy[i] * (x[i] - m) * s;
+            a->db[i] += dy[i];
+        }
+    }
+}
+
+void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *mean, const float *rstd, const float *w, int N, int C) {
+    ln_args a = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
+                 .w = w, .N = N, .C = C};
+    m2pt_parallel(ln_backward_task, &a);
+}
+
+/* ---------------------------------------------------------------- gelu, residual */
+
+typedef struct {
+    float *y;
+    const float *x, *dy;
+    size_t n;
+} ew_args;
+
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+
+static void gelu_forward_task(void *p, int tid, int nt) {
+    const ew_args *a = p;
+    long i0, i1;
+    m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
+    for (long i = i0; i < i1; i++) {
+        float x = a->x[i];
+        a->y[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    }
+}
+
+void m2pt_gelu_forward(float *y, const float *x, size_t n) {
+    ew_args a = {.y = y, .x = x, .n = n};
+    m2pt_parallel(gelu_forward_task, &a);
+}
+
+static void gelu_backward_task(void *p, int tid, int nt) {
+    const ew_args *a = p;
+    long i0, i1;
+    m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
+    for (long i = i0; i < i1; i++) {
+        float x = a->x[i];
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        a->y[i] = a->dy[i] * (cdf + x * pdf);
+    }
+}
+
+void m2pt_gelu_backward(float *dx, const float *dy, const float *x, size_t n) {
+    ew_args a = {.y = dx, .x = x, .dy = dy, .n = n};
+    m2pt_parallel(gelu_backward_task, &a);
+}
+
+static void residual_task(void *p, int tid, int nt) {
+    const ew_args *a = p;
+    long i0, i1;
+    m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
+    for (long i = i0; i < i1; i++) a->y[i] += a->x[i];
+}
+
+void m2pt_residual_forward(float *y, const float *x, size_t n) {
+    ew_args a = {.y = y, .x = x, .n = n};
+    m2pt_parallel(residual_task, &a);
+}
+
+/* ---------------------------------------------------------------- cross-entropy */
+
+float m2pt_crossentropy_forward(float *probs, const float *logits, const int *labels, int N, int C,
+                                float smoothing) {
+    double total = 0.0;
+    for (int r = 0; r < N; r++) {
+        const float *z = logits + (long)r * C;
+        float *pr = probs + (long)r * C;
+        float mx = z[0];
+        for (int c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += exp((double)z[c] - mx);
+        double lse = mx + log(sum);
+        double mean_nll = 0.0;
+        for (int c = 0; c < C; c++) {
+            pr[c] = (float)exp((double)z[c] - lse);
+            mean_nll += lse - z[c];
+        }
+        mean_nll /= C;
+        total += (1.0 - smoothing) * (lse - z[labels[r]]) + smoothing * mean_nll;
+    }
+    return (float)(total / N);
+}
+
+void m2pt_crossentropy_backward(float *d_logits, const float *probs, const int *labels, int N,
+                                int C, float smoothing) {
+    const float off = smoothing / (float)C, inv_n = 1.0f / (float)N;
+    for (int r = 0; r < N; r++)
+        for (int c = 0; c < C; c++) {
+            float target = off + (c == labels[r] ? 1.0f - smoothing : 0.0f);
+            d_logits[(long)r * C + c] = (probs[(long)r * C + c] - target) * inv_n;
+        }
+}

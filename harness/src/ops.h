@@ -1,0 +1,46 @@
+/* Forward/backward pairs of the engine's operators, float32, row-major.
+ * Rows are B*T flattened. Backward functions accumulate (+=) into parameter gradients and
+ * overwrite (=) input gradients unless noted. Everything runs on the engine's thread pool;
+ * nothing allocates. */
+#ifndef M2PT_OPS_H
+#define M2PT_OPS_H
+
+#include <stddef.h>
+
+/* y[N,out] = x[N,in] W[out,in]^T + b (b may be NULL). */
+void m2pt_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
+/* dx = dy W (dx may be NULL: skipped); dW += dy^T x; db += column sums of dy (db may be NULL). */
+void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
+                          const float *W, int N, int in, int out);
+
+/* y = (x - mean) * rstd * w + b over the last dim C; saves mean and rstd [N]. eps = 1e-5. */
+void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
+                            const float *b, int N, int C);
+/* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient). */
+void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                             const float *mean, const float *rstd, const float *w, int N, int C);
+
+/* GELU, erf form (PyTorch's default): y = x/2 (1 + erf(x / sqrt 2)). In place allowed. */
+void m2pt_gelu_forward(float *y, const float *x, size_t n);
+/* dx = dy * gelu'(x). dx may alias dy. */
+void m2pt_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+
+/* y += x (residual add; its backward is the identity on both branches). */
+void m2pt_residual_forward(float *y, const float *x, size_t n);
+
+/* Multi-head self-attention core on fused qkv [B*T, 3D] (q | k | v, head h at columns h*hd).
+ * out [B*T, D]; P [B, H, T, T] softmax probabilities saved for backward. Scale 1/sqrt(hd). */
+void m2pt_attention_forward(float *out, float *P, const float *qkv, int B, int T, int D, int H);
+/* d_qkv [B*T, 3D] is overwritten. Uses the O(T) softmax backward: rowsum(dP * P) = dO . O. */
+void m2pt_attention_backward(float *d_qkv, const float *d_out, const float *qkv, const float *P,
+                             const float *out, int B, int T, int D, int H);
+
+/* Softmax cross-entropy with label smoothing eps (PyTorch semantics: target distribution
+ * (1 - eps) one-hot + eps / C). probs [N, C] saved; returns the mean loss over N rows. */
+float m2pt_crossentropy_forward(float *probs, const float *logits, const int *labels, int N, int C,
+                                float smoothing);
+/* d_logits = (probs - target) / N. */
+void m2pt_crossentropy_backward(float *d_logits, const float *probs, const int *labels, int N,
+                                int C, float smoothing);
+
+#endif

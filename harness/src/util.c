@@ -1,0 +1,29 @@
+#define _POSIX_C_SOURCE 200809L
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+float *m2pt_alloc_floats(size_t n) {
+    size_t bytes = m2pt_round_floats(n ? n : 1) * sizeof(float);
+    void *p = NULL;
+    if (posix_memalign(&p, M2PT_ALIGN, bytes) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+double m2pt_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+uint64_t m2pt_hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
