@@ -10,7 +10,7 @@ CC      ?= cc
 ARCH    ?= -march=native
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) $(ARCH) -g
-WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+WARN    := -fopenmp-simd -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -lopenblas -lz -lpthread -lm -ldl
 TEST_LDLIBS := -lcmocka

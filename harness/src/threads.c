@@ -19,13 +19,14 @@ static struct {
     atomic_uint gen;      /* bumped once per dispatched task */
     atomic_int pending;   /* workers still running the current task */
     atomic_int stop;
+    unsigned base_gen;    /* gen when the workers were started: their first 'seen' */
     m2pt_task_fn fn;
     void *ctx;
 } pool = {.n = 0, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void *worker(void *arg) {
     int tid = (int)(long)arg;
-    unsigned seen = 0;
+    unsigned seen = pool.base_gen;
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -79,6 +80,7 @@ int m2pt_threads_init(int n) {
     m2pt_threads_shutdown();
     openblas_set_num_threads(1); /* the pool owns the cores; each BLAS call runs on its caller */
     pool.n = 1;
+    pool.base_gen = atomic_load(&pool.gen);
     for (int i = 1; i < n; i++) {
         if (pthread_create(&pool.th[i], NULL, worker, (void *)(long)i) != 0) break;
         pool.n = i + 1;
