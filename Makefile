@@ -48,7 +48,10 @@ $(BUILD)/m2pt: $(CLI_OBJ) $(ENGINE_LIB)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_LINK) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
+
+# test_train counts the engine's allocations during a training step through these wrappers.
+$(BUILD)/tests/test_train: TEST_LINK := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
