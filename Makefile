@@ -32,8 +32,27 @@ ENGINE_LIB := $(BUILD)/libm2pt_engine.a
 DEB_PACKAGES := gcc make pkg-config libopenblas-dev libyaml-dev libsqlite3-dev sqlite3 \
                 libcmocka-dev zlib1g-dev
 
+# Plugins: every plugins/<kind>/<name>/ directory becomes $(BUILD)/plugins/<name>.so, compiled
+# against the public headers only (harness/include), with hidden visibility so that the entry
+# point is the one exported symbol. <name>_LDLIBS adds libraries for one plugin.
+PLUGIN_DIRS := $(patsubst %/,%,$(wildcard plugins/modality/*/ plugins/pathway/*/))
+PLUGIN_NAMES := $(notdir $(PLUGIN_DIRS))
+PLUGINS := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
+PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
+image_LDLIBS := -lz
+
 .PHONY: all deps run test check sanitize bench clean
-all: $(BUILD)/m2pt $(TEST_BIN)
+all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
+
+define plugin_rule
+$(BUILD)/obj/$(1)/%.o: $(1)/%.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(PLUGIN_CFLAGS) $$(WARN) $$(CFLAGS) -MMD -MP -c $$< -o $$@
+$(BUILD)/plugins/$(notdir $(1)).so: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
+	@mkdir -p $$(dir $$@)
+	$$(CC) -shared $$(CFLAGS) $$(LDFLAGS) $$^ $$($(notdir $(1))_LDLIBS) -lm -o $$@
+endef
+$(foreach d,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(d))))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,7 +92,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 
-check: $(TEST_BIN)
+check: $(TEST_BIN) $(PLUGINS)
 	@pass=0; fail=0; failed=""; \
 	for t in $(TEST_BIN); do \
 	  echo "=== $$t"; \

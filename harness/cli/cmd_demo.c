@@ -28,13 +28,14 @@ typedef struct {
     int n_val;
 } demo_ctx;
 
-static void on_epoch(void *p, const m2pt_epoch_stats *s) {
+static int on_epoch(void *p, const m2pt_epoch_stats *s) {
     demo_ctx *c = p;
     float val_loss;
     float acc = m2pt_eval_arrays(c->m, c->val_x, c->val_y, c->n_val, &val_loss);
     printf("epoch %2d  step %5ld  train loss %.4f  val loss %.4f  val acc %5.1f%%  lr %.2e  %6.0f img/s  %.1fs\n",
            s->epoch, s->step, s->train_loss, val_loss, 100.0 * acc, s->lr, s->samples_per_s, s->seconds);
     fflush(stdout);
+    return 0;
 }
 
 int cmd_demo(int argc, char **argv) {

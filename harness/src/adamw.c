@@ -15,6 +15,7 @@ void m2pt_adamw_init(m2pt_adamw *o, float lr, float weight_decay) {
 float m2pt_grad_norm(const m2pt_params *p) {
     double ss = 0.0;
     for (int i = 0; i < p->n; i++) {
+        if (p->t[i].frozen) continue;
         const float *g = m2pt_grad(p, i);
         for (size_t j = 0; j < p->t[i].numel; j++) ss += (double)g[j] * g[j];
     }
@@ -34,6 +35,7 @@ float m2pt_adamw_step(m2pt_adamw *o, m2pt_params *p, float lr) {
     const float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
     for (int i = 0; i < p->n; i++) {
         const m2pt_tensor_info *t = &p->t[i];
+        if (t->frozen) continue;
         const float rate = lr * t->lr_mult;
         const float step_size = (float)(rate / bc1);
         const float shrink = t->decay ? 1.0f - rate * o->weight_decay : 1.0f;

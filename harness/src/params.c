@@ -67,6 +67,7 @@ void m2pt_params_init(m2pt_params *p, uint64_t seed) {
             case M2PT_INIT_ZERO: x[j] = 0.0f; break;
             case M2PT_INIT_ONE: x[j] = 1.0f; break;
             case M2PT_INIT_TRUNC_NORMAL: x[j] = m2pt_rng_trunc_normal(&r, ti->init_std); break;
+            case M2PT_INIT_CONST: x[j] = ti->init_std; break;
             }
         }
     }

@@ -18,6 +18,7 @@ typedef enum {
     M2PT_INIT_ZERO,
     M2PT_INIT_ONE,
     M2PT_INIT_TRUNC_NORMAL, /* N(0, std) truncated to +-2 std */
+    M2PT_INIT_CONST,        /* every element = init_std (used as the value) */
 } m2pt_init_kind;
 
 typedef struct {
@@ -30,6 +31,8 @@ typedef struct {
     float init_std;
     int decay;      /* 1: AdamW weight decay applies; 0: biases, norms, scales */
     float lr_mult;  /* multiplies the scheduled learning rate (1 by default) */
+    int frozen;     /* 1: the optimizer leaves it alone (and clipping ignores its gradient) */
+    int pathway;    /* 1: belongs to a pathway plugin; not part of a merged (plain) model */
 } m2pt_tensor_info;
 
 typedef struct {
