@@ -10,7 +10,10 @@ CC      ?= cc
 ARCH    ?= -march=native
 OPT     ?= -O3
 CFLAGS  ?= $(OPT) $(ARCH) -g
-WARN    := -fopenmp-simd -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+# -fopenmp-simd: honour `omp simd` pragmas (no OpenMP runtime); -fno-math-errno and
+# -fno-trapping-math let floorf/sqrtf vectorise without changing any result (m2pt never reads
+# errno after math nor enables FP traps). No -ffast-math: results must not depend on the optimiser.
+WARN    := -fopenmp-simd -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -lopenblas -lz -lpthread -lm -ldl
 TEST_LDLIBS := -lcmocka
@@ -45,7 +48,7 @@ image_LDLIBS := -lz
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
 define plugin_rule
-$(BUILD)/obj/$(1)/%.o: $(1)/%.c
+$(BUILD)/obj/$(1)/%.o: $(1)/%.c $$(FLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(PLUGIN_CFLAGS) $$(WARN) $$(CFLAGS) -MMD -MP -c $$< -o $$@
 $(BUILD)/plugins/$(notdir $(1)).so: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
@@ -54,7 +57,16 @@ $(BUILD)/plugins/$(notdir $(1)).so: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $
 endef
 $(foreach d,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(d))))
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PLUGIN_CFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -MMD -MP -c $< -o $@
 

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "blas.h"
 #include "checkpoint.h"
 #include "json.h"
 #include "params.h"
@@ -722,7 +723,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    m2pt_blas_select_kernel(argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_resume),

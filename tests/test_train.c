@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "adamw.h"
 #include "synthetic.h"
 #include "threads.h"
@@ -173,7 +174,9 @@ static void test_report_default_step_time(void **state) {
     m2pt_vit_free(&m);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    m2pt_blas_select_kernel(argv);
     m2pt_threads_init(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overfits_fixed_batch),

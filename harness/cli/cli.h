@@ -5,6 +5,9 @@
 
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* Parse "--name VALUE" integer/float options; print one clear line and return -1 on error. */
 int cli_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);

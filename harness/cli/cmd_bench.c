@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "adamw.h"
+#include "blas.h"
 #include "cli.h"
 #include "synthetic.h"
 #include "threads.h"
@@ -94,8 +95,9 @@ int cmd_bench(int argc, char **argv) {
     }
     m2pt_synthetic_gratings(x, y, (int)batch, 28, 28, 10, 0.3f, 1);
     m2pt_vit_init(&m, 0);
-    printf("m2pt bench: micro-ViT dim 64 depth 4 heads 4 mlp 4, 50 tokens, batch %ld, %zu parameters\n",
-           batch, m2pt_params_count(&m.params));
+    printf("m2pt bench: micro-ViT dim 64 depth 4 heads 4 mlp 4, 50 tokens, batch %ld, %zu parameters; "
+           "OpenBLAS kernel %s\n",
+           batch, m2pt_params_count(&m.params), m2pt_blas_kernel());
     printf("threads  step ms  forward  backward  adamw   images/s   (median of %ld x %ld steps)\n", repeats, steps);
     int counts[2] = {1, all}, nc = all > 1 ? 2 : 1;
     if (threads > 0) counts[0] = (int)threads, nc = 1;

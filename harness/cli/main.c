@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "threads.h"
 
@@ -18,12 +19,17 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  demo      train a small ViT on generated gratings and print the loss falling\n"
+            "  train     train one model: a modality plugin, a pathway plugin, optional auxiliary\n"
+            "  eval      evaluate a saved checkpoint on a split\n"
+            "  plugins   list plugins, or check one with the conformance suite\n"
             "  bench     time training steps of the default micro-ViT (dim 64, depth 4, batch 128)\n"
             "  version   print the version\n"
             "  help      this text ('m2pt COMMAND --help' for a command's options)\n"
             "\n"
             "environment:\n"
-            "  M2PT_THREADS   threads used for everything (default: all cores)\n"
+            "  M2PT_THREADS      threads used for everything (default: all cores)\n"
+            "  M2PT_PLUGIN_PATH  colon-separated directories searched for plugins first\n"
+            "  M2PT_DATA_DIR     where the image modality finds Fashion-MNIST\n"
             "\n"
             "exit codes: 0 ok, 1 a run failed, 2 bad usage or bad input\n",
             M2PT_VERSION);
@@ -71,6 +77,7 @@ int cli_threads(const char *cmd, long threads) {
 }
 
 int main(int argc, char **argv) {
+    m2pt_blas_select_kernel(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -87,6 +94,12 @@ int main(int argc, char **argv) {
         rc = cmd_demo(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "bench")) {
         rc = cmd_bench(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "plugins")) {
+        rc = cmd_plugins(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "train")) {
+        rc = cmd_train(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "eval")) {
+        rc = cmd_eval(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "m2pt: unknown command '%s' (try 'm2pt help')\n", cmd);
         rc = 2;

@@ -103,6 +103,7 @@ static void layout(m2pt_blocks *b, carver *c) {
 int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int tokens) {
     const int L = b->cfg.depth;
     if (max_batch <= 0 || tokens <= 0) return -1;
+    if ((long)tokens * (b->cfg.dim / b->cfg.heads) > M2PT_ATT_MAX_TD || tokens > M2PT_ATT_MAX_T) return -1;
     b->params = p;
     b->tokens = tokens;
     b->max_rows = max_batch * tokens;
@@ -148,7 +149,7 @@ float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
         m2pt_layernorm_forward(b->ln2[l], b->ln2_mean[l], b->ln2_rstd[l], b->res_mid[l], w.ln2_w, w.ln2_b, N, D);
         m2pt_linear_forward(b->fc1[l], b->ln2[l], effective(b, l, M2PT_LIN_FC1, w.fc1_w, F, D),
                             w.fc1_b, N, D, F);
-        m2pt_gelu_forward(b->gelu[l], b->fc1[l], (size_t)N * F);
+        m2pt_gelu_forward(b->gelu[l], b->fc1[l], b->fc1[l], (size_t)N * F); /* fc1[l] becomes gelu' */
         m2pt_linear_forward(b->res[l + 1], b->gelu[l], effective(b, l, M2PT_LIN_FC2, w.fc2_w, D, F),
                             w.fc2_b, N, F, D);
         m2pt_residual_forward(b->res[l + 1], b->res_mid[l], (size_t)N * D);

@@ -50,7 +50,8 @@ typedef struct m2pt_blocks {
     float *arena;           /* activations + backward scratch */
     size_t arena_floats;
     /* Saved activations, per block l (pointers into the arena). res[l] is block l's input,
-     * res[depth] the stack's output. */
+     * res[depth] the stack's output. fc1[l] holds gelu'(fc1 output) after the forward: the
+     * pre-activation itself is not needed again. */
     float **res, **res_mid, **ln1, **ln1_mean, **ln1_rstd, **qkv, **att_p, **att, **ln2,
         **ln2_mean, **ln2_rstd, **fc1, **gelu;
     const float **w_eff; /* [depth * M2PT_LIN_COUNT] weights used by the last forward */

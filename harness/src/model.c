@@ -7,6 +7,7 @@
 #include "checkpoint.h"
 #include "json.h"
 #include "ops.h"
+#include "trainer.h"
 #include "util.h"
 
 /* --- auxiliary weights from a checkpoint ----------------------------------------------------- */
@@ -214,6 +215,62 @@ void m2pt_model_merge(m2pt_model *m) {
     }
     m->merged = 1;
     m2pt_blocks_set_hook(&m->blocks, NULL);
+}
+
+int m2pt_model_evaluate(m2pt_model *m, m2pt_split_id split, m2pt_eval *ev, char *err, size_t errlen) {
+    const long total = m->mod->split_size(m->mod_inst, split);
+    const int B = m->opt.max_batch;
+    long *index = malloc((size_t)B * sizeof *index);
+    if (!index) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ev->n = ev->correct = 0;
+    ev->loss = 0.0;
+    if (ev->class_correct) memset(ev->class_correct, 0, (size_t)m->classes * sizeof(long));
+    if (ev->class_total) memset(ev->class_total, 0, (size_t)m->classes * sizeof(long));
+    int rc = 0;
+    for (long s = 0; s < total && !rc; s += B) {
+        int n = total - s < B ? (int)(total - s) : B;
+        for (int i = 0; i < n; i++) index[i] = s + i;
+        if ((rc = m2pt_model_fill(m, split, index, n, 0, 0, err, errlen))) break;
+        ev->loss += (double)m2pt_model_forward(m, n) * n;
+        for (int i = 0; i < n; i++) {
+            int y = m->labels[i], hit = m2pt_argmax(m->logits + (size_t)i * m->classes, m->classes) == y;
+            ev->correct += hit;
+            if (ev->class_correct) ev->class_correct[y] += hit;
+            if (ev->class_total) ev->class_total[y]++;
+        }
+        ev->n += n;
+    }
+    if (ev->n) ev->loss /= (double)ev->n;
+    free(index);
+    return rc;
+}
+
+int m2pt_model_load(m2pt_model *m, const char *path, char *err, size_t errlen) {
+    m2pt_checkpoint c;
+    if (m2pt_checkpoint_open(&c, path, err, errlen)) return -1;
+    int rc = 0;
+    for (int i = 0; i < m->params.n && !rc; i++) {
+        const m2pt_tensor_info *t = &m->params.t[i];
+        if (t->pathway) continue;
+        int ndim, shape[M2PT_MAX_DIMS];
+        const float *src = m2pt_checkpoint_tensor(&c, t->name, &ndim, shape);
+        int same = src && ndim == t->ndim;
+        for (int d = 0; same && d < ndim; d++) same = shape[d] == t->shape[d];
+        if (!same) {
+            snprintf(err, errlen, "%s: tensor '%s' %s", path, t->name,
+                     src ? "has another shape than this model's" : "is missing (a checkpoint of another model?)");
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < m->params.n && !rc; i++)
+        if (!m->params.t[i].pathway)
+            memcpy(m2pt_param(&m->params, i), m2pt_checkpoint_tensor(&c, m->params.t[i].name, NULL, NULL),
+                   m->params.t[i].numel * sizeof(float));
+    m2pt_checkpoint_close(&c);
+    return rc;
 }
 
 /* --- description and saving ---------------------------------------------------------------- */

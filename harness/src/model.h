@@ -58,6 +58,18 @@ void m2pt_model_merge(m2pt_model *m);
 int m2pt_model_config_json(const m2pt_model *m, char *buf, size_t len);
 /* Save the plain model (merged, without pathway tensors) or everything. */
 int m2pt_model_save(const m2pt_model *m, const char *path, int plain_only, char *err, size_t errlen);
+typedef struct {
+    long n, correct;
+    double loss;        /* mean cross-entropy (with the model's label smoothing) */
+    long *class_correct, *class_total; /* optional, [classes] each, filled when non-NULL */
+} m2pt_eval;
+
+/* Evaluate a whole split (no augmentation) in batches of max_batch. 0, or -1 with err. */
+int m2pt_model_evaluate(m2pt_model *m, m2pt_split_id split, m2pt_eval *ev, char *err, size_t errlen);
+/* Load the plain tensors of a checkpoint (every non-pathway tensor must be present with the same
+ * shape). 0, or -1 with err. */
+int m2pt_model_load(m2pt_model *m, const char *path, char *err, size_t errlen);
+
 /* Trainable scalars of the plain model (without pathway tensors). */
 size_t m2pt_model_plain_params(const m2pt_model *m);
 void m2pt_model_close(m2pt_model *m);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "threads.h"
 
 #define LN_EPS 1e-5f
@@ -145,26 +146,35 @@ void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, c
 /* ---------------------------------------------------------------- gelu, residual */
 
 typedef struct {
-    float *y;
+    float *y, *dydx;
     const float *x, *dy;
     size_t n;
 } ew_args;
-
-#define INV_SQRT2 0.70710678118654752f
-#define INV_SQRT_2PI 0.39894228040143268f
 
 static void gelu_forward_task(void *p, int tid, int nt) {
     const ew_args *a = p;
     long i0, i1;
     m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
-    for (long i = i0; i < i1; i++) {
-        float x = a->x[i];
-        a->y[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    float *y = a->y, *g = a->dydx;
+    const float *x = a->x;
+    if (g) {
+#pragma omp simd
+        for (long i = i0; i < i1; i++) {
+            float d, xi = x[i];
+            y[i] = m2pt_gelu_and_grad(xi, &d);
+            g[i] = d;
+        }
+    } else {
+#pragma omp simd
+        for (long i = i0; i < i1; i++) {
+            float d;
+            y[i] = m2pt_gelu_and_grad(x[i], &d);
+        }
     }
 }
 
-void m2pt_gelu_forward(float *y, const float *x, size_t n) {
-    ew_args a = {.y = y, .x = x, .n = n};
+void m2pt_gelu_forward(float *y, float *dydx, const float *x, size_t n) {
+    ew_args a = {.y = y, .dydx = dydx, .x = x, .n = n};
     m2pt_parallel(gelu_forward_task, &a);
 }
 
@@ -172,16 +182,12 @@ static void gelu_backward_task(void *p, int tid, int nt) {
     const ew_args *a = p;
     long i0, i1;
     m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
-    for (long i = i0; i < i1; i++) {
-        float x = a->x[i];
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-        a->y[i] = a->dy[i] * (cdf + x * pdf);
-    }
+#pragma omp simd
+    for (long i = i0; i < i1; i++) a->y[i] = a->dy[i] * a->x[i];
 }
 
-void m2pt_gelu_backward(float *dx, const float *dy, const float *x, size_t n) {
-    ew_args a = {.y = dx, .x = x, .dy = dy, .n = n};
+void m2pt_gelu_backward(float *dx, const float *dy, const float *dydx, size_t n) {
+    ew_args a = {.y = dx, .x = dydx, .dy = dy, .n = n};
     m2pt_parallel(gelu_backward_task, &a);
 }
 

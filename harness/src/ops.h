@@ -20,13 +20,21 @@ void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, 
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *mean, const float *rstd, const float *w, int N, int C);
 
-/* GELU, erf form (PyTorch's default): y = x/2 (1 + erf(x / sqrt 2)). In place allowed. */
-void m2pt_gelu_forward(float *y, const float *x, size_t n);
-/* dx = dy * gelu'(x). dx may alias dy. */
-void m2pt_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
+/* GELU, erf form (PyTorch's default): y = x/2 (1 + erf(x / sqrt 2)). Also stores the
+ * derivative gelu'(x) into dydx when non-NULL (computing both shares one exp; the backward then
+ * is one multiply). y and dydx may each alias x. */
+void m2pt_gelu_forward(float *y, float *dydx, const float *x, size_t n);
+/* dx = dy * dydx (dydx from the forward). dx may alias dy. */
+void m2pt_gelu_backward(float *dx, const float *dy, const float *dydx, size_t n);
 
 /* y += x (residual add; its backward is the identity on both branches). */
 void m2pt_residual_forward(float *y, const float *x, size_t n);
+
+/* Limits of the fused attention kernel (its per-thread scratch lives on the stack):
+ * tokens * head_dim <= M2PT_ATT_MAX_TD and tokens <= M2PT_ATT_MAX_T. ViT-B/16 at 224 px
+ * (197 tokens, head dim 64) is 12608. */
+#define M2PT_ATT_MAX_TD 16384
+#define M2PT_ATT_MAX_T 4096
 
 /* Multi-head self-attention core on fused qkv [B*T, 3D] (q | k | v, head h at columns h*hd).
  * out [B*T, D]; P [B, H, T, T] softmax probabilities saved for backward. Scale 1/sqrt(hd). */

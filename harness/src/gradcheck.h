@@ -1,11 +1,12 @@
-/* Finite-difference gradient checking for float32 code.
+/* Finite-difference gradient checking for float32 code (engine tests and the plugin
+ * conformance suite).
  *
  * The scalar under test is L = sum_i r_i * y_i for a fixed random projection r (accumulated in
  * double), so every output element contributes. Central differences with step h; an element
  * passes when |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|). The check also
  * reports the normalised error ||a - n|| / ||n|| over the sampled elements. */
-#ifndef M2PT_TEST_GRADCHECK_H
-#define M2PT_TEST_GRADCHECK_H
+#ifndef M2PT_GRADCHECK_H
+#define M2PT_GRADCHECK_H
 
 #include <stddef.h>
 #include <stdint.h>
