@@ -14,11 +14,13 @@ CFLAGS  ?= $(OPT) $(ARCH) -g
 # -fno-trapping-math let floorf/sqrtf vectorise without changing any result (m2pt never reads
 # errno after math nor enables FP traps). No -ffast-math: results must not depend on the optimiser.
 WARN    := -fopenmp-simd -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L
+PREFIX  ?= /usr/local
+CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L -DM2PT_PREFIX='"$(PREFIX)"'
 LDLIBS  := -lopenblas -lz -lpthread -lm -ldl
 TEST_LDLIBS := -lcmocka
 
 BUILD   ?= build
+M2PT_VERSION := 0.1.0
 ENGINE_SRC := $(wildcard harness/src/*.c)
 CLI_SRC    := $(wildcard harness/cli/*.c)
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
@@ -44,7 +46,7 @@ PLUGINS := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
 PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
 
-.PHONY: all deps run test check sanitize bench clean
+.PHONY: all deps run test check sanitize bench clean install
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
 define plugin_rule
@@ -81,6 +83,23 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_LINK) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
 
+# Purpose-built broken plugins for the loader's refusal tests (tests/test_loader.c).
+BAD_PLUGINS := $(patsubst tests/bad_plugins/%.c,$(BUILD)/tests/bad_plugins/%.so,$(wildcard tests/bad_plugins/*.c))
+$(BUILD)/tests/bad_plugins/%.so: tests/bad_plugins/%.c harness/include/m2pt/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(PLUGIN_CFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) $< -o $@
+
+# A staged install (make install DESTDIR=$(BUILD)/stage): what an out-of-tree plugin author
+# sees. tests/out_of_tree/check.sh builds its example plugin against it with pkg-config.
+STAGE := $(abspath $(BUILD)/stage)
+$(BUILD)/stage.done: $(BUILD)/m2pt $(PLUGINS) $(wildcard harness/include/m2pt/*.h) harness/m2pt.pc.in
+	rm -rf $(STAGE)
+	@$(MAKE) --no-print-directory install DESTDIR=$(STAGE) >/dev/null
+	touch $@
+
+# Test scripts run by `make check` beside the test programs (each exits non-zero on failure).
+TEST_SCRIPTS := $(wildcard tests/*/check.sh)
+
 # test_train counts the engine's allocations during a training step through these wrappers.
 $(BUILD)/tests/test_train: TEST_LINK := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign
 
@@ -104,11 +123,13 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 
-check: $(TEST_BIN) $(PLUGINS)
+check: $(TEST_BIN) $(PLUGINS) $(BAD_PLUGINS) $(BUILD)/m2pt $(BUILD)/stage.done
 	@pass=0; fail=0; failed=""; \
-	for t in $(TEST_BIN); do \
+	for t in $(TEST_BIN) $(TEST_SCRIPTS); do \
 	  echo "=== $$t"; \
-	  if M2PT_TEST_DATA=tests $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
+	  case $$t in *.sh) run="sh $$t";; *) run=$$t;; esac; \
+	  if M2PT_TEST_DATA=tests M2PT_BUILD=$(BUILD) M2PT_STAGE=$(STAGE) M2PT_PREFIX_CONFIGURED=$(PREFIX) $$run; \
+	  then pass=$$((pass+1)); else fail=$$((fail+1)); failed="$$failed $$t"; fi; \
 	done; \
 	echo; [ -z "$$failed" ] || echo "failed programs:$$failed"; \
 	echo "test programs: $$pass passed, $$fail failed"; \
@@ -125,6 +146,17 @@ sanitize: deps
 
 bench: $(BUILD)/m2pt
 	$(BUILD)/m2pt bench
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the CLI, the public headers, the plugins and
+# m2pt.pc, so that an out-of-tree plugin builds with `pkg-config --cflags m2pt` alone.
+install: $(BUILD)/m2pt $(PLUGINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/m2pt \
+	  $(DESTDIR)$(PREFIX)/lib/m2pt/plugins $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/m2pt $(DESTDIR)$(PREFIX)/bin/m2pt
+	install -m 644 harness/include/m2pt/*.h $(DESTDIR)$(PREFIX)/include/m2pt/
+	install -m 755 $(PLUGINS) $(DESTDIR)$(PREFIX)/lib/m2pt/plugins/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(M2PT_VERSION)|' harness/m2pt.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/m2pt.pc
 
 clean:
 	rm -rf $(BUILD)

@@ -175,8 +175,12 @@ int m2pt_plugin_dirs(const char *exe_dir, char **dirs, int max) {
         }
     }
     char buf[PATH_MAX + 32];
-    if (exe_dir && n < max) {
+    if (exe_dir && n < max) { /* the build tree: build/m2pt next to build/plugins/ */
         snprintf(buf, sizeof buf, "%s/plugins", exe_dir);
+        if ((dirs[n] = strdup(buf))) n++;
+    }
+    if (exe_dir && n < max) { /* a relocated install: <root>/bin/m2pt next to <root>/lib/m2pt/plugins */
+        snprintf(buf, sizeof buf, "%s/../lib/m2pt/plugins", exe_dir);
         if ((dirs[n] = strdup(buf))) n++;
     }
     if (n < max) {
@@ -206,6 +210,11 @@ static int add_loaded(m2pt_plugin_set *set, m2pt_loaded *l) {
     }
     set->p[set->n++] = *l;
     return 0;
+}
+
+static int same_file(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -254,7 +263,9 @@ int m2pt_plugins_discover(m2pt_plugin_set *set, const char *exe_dir) {
                 const m2pt_loaded *same = NULL;
                 for (int k = 0; k < set->n; k++)
                     if (!strcmp(set->p[k].desc->name, l.desc->name)) same = &set->p[k];
-                if (same && same->level == l.level) {
+                if (same && same_file(same->path, l.path)) { /* one directory reached twice */
+                    m2pt_plugin_unload(&l);
+                } else if (same && same->level == l.level) {
                     snprintf(msg, sizeof msg, "%s: duplicate plugin name '%s' (also %s): remove one of them",
                              l.path, l.desc->name, same->path);
                     add_problem(set, msg);

@@ -2,7 +2,8 @@
  *
  * Search order: an explicit path (anything containing '/' or ending in .so), then each
  * directory of M2PT_PLUGIN_PATH (colon-separated), then the build tree (<dir of the m2pt
- * binary>/plugins), then the install prefix (M2PT_PREFIX/lib/m2pt/plugins). The first level
+ * binary>/plugins), then <dir of the binary>/../lib/m2pt/plugins (an installed or relocated
+ * tree), then the configured prefix (PREFIX/lib/m2pt/plugins, or $M2PT_PREFIX at run time). The first level
  * that has a plugin of a name wins; a later one of the same name is shadowed. Two plugins of
  * one name at the same level are refused. Every refusal is one line naming the file and why. */
 #ifndef M2PT_LOADER_H

@@ -15,7 +15,9 @@
  *    other has. A plugin checks host->struct_size before using a member added after 1.0.
  *
  * Threads and memory: the host owns the threads. A plugin never starts threads; it may split
- * work with host->parallel and multiply matrices with host->sgemm. All memory a plugin needs
+ * work with host->parallel and multiply matrices with host->sgemm. The host calls every
+ * interface function from its main thread, never from inside host->parallel (which does not
+ * nest). All memory a plugin needs
  * during training is obtained once, in setup, from host->alloc; forward and backward calls
  * must not allocate. Errors are returned (non-zero) after describing them with host->fail;
  * a plugin never exits the process.
@@ -104,7 +106,8 @@ typedef struct m2pt_host {
     /* --- parameters and memory (setup only) ---------------------------------------------- */
     /* Register a tensor of the model; returns a handle >= 0, or -1 (after fail()) on a bad
      * shape or a name already taken. Names are global: by convention prefix them with the
-     * role ("tok.", "head.", "pathway."). Pointers are valid after setup returns. */
+     * role ("tok.", "head.", "pathway."). param()/grad() pointers are valid from the moment
+     * setup has returned until close, and do not move. */
     int (*param_add)(m2pt_ctx *ctx, const char *name, int ndim, const int *shape, m2pt_fill fill,
                      float value, unsigned flags);
     float *(*param)(m2pt_ctx *ctx, int handle); /* values */
@@ -134,7 +137,7 @@ typedef struct m2pt_host {
     float (*rng_uniform)(m2pt_rng_state *r); /* [0, 1) */
     double (*rng_normal)(m2pt_rng_state *r); /* N(0, 1) */
 
-    /* --- parameters, continued --------------------------------------------------------------- */
+    /* --- parameters, continued (part of ABI 1.0) ---------------------------------------------- */
     /* Multiply the tensor's learning rate (default 1; e.g. a pathway's scale_lr_mult). Setup only. */
     void (*param_lr_mult)(m2pt_ctx *ctx, int handle, float mult);
 } m2pt_host;
@@ -198,7 +201,8 @@ typedef struct m2pt_pathway {
     /* 1 when setup needs auxiliary weights (a checkpoint of another model). */
     int (*needs_aux)(void *inst);
     /* Register the pathway's tensors and buffers. aux is NULL unless needs_aux; a shape that
-     * does not match is refused here (fail() with both shapes). */
+     * does not match is refused here (fail() with both shapes). aux and the weights it hands
+     * out stay valid until init returns, not longer: copy what you need in init. */
     int (*setup)(void *inst, const m2pt_shape *shape, const m2pt_aux_weights *aux);
     /* After the host has filled every tensor by its fill rule: copy auxiliary weights etc. */
     int (*init)(void *inst);
@@ -209,7 +213,9 @@ typedef struct m2pt_pathway {
      * (host->grad). NULL when dL/dW = dL/dW_eff and there is nothing else. */
     void (*backward)(void *inst, int block, m2pt_linear which, float *dw, int out, int in);
     /* Fold the pathway into the plain weight: w <- W_eff. After merging every linear, the model
-     * without the pathway computes what the model with it did. */
+     * without the pathway computes what the model with it did. Required (a no-op for a
+     * pathway that leaves W alone). effective, backward and merge cannot fail: shapes were
+     * settled in setup. */
     void (*merge)(void *inst, int block, m2pt_linear which, float *w, int out, int in);
 } m2pt_pathway;
 
