@@ -35,7 +35,7 @@ ENGINE_LIB := $(BUILD)/libm2pt_engine.a
 # Debian packages: build and test needs. The fixture generator's python3-torch is not here:
 # CI never regenerates fixtures (see tests/reference/make_fixtures.py).
 DEB_PACKAGES := gcc make pkg-config libopenblas-dev libyaml-dev libsqlite3-dev sqlite3 \
-                libcmocka-dev zlib1g-dev
+                libcmocka-dev zlib1g-dev dataset-fashion-mnist
 
 # Plugins: every plugins/<kind>/<name>/ directory becomes $(BUILD)/plugins/<name>.so, compiled
 # against the public headers only (harness/include), with hidden visibility so that the entry
