@@ -16,8 +16,11 @@
  *
  * Threads and memory: the host owns the threads. A plugin never starts threads; it may split
  * work with host->parallel and multiply matrices with host->sgemm. The host calls every
- * interface function from its main thread, never from inside host->parallel (which does not
- * nest). All memory a plugin needs
+ * interface function from its main thread, one call at a time, never from inside
+ * host->parallel (which does not nest). Memory that lives as long as the instance comes from
+ * host->alloc; open, setup and close may also malloc/free temporaries. fill, tokenize, head,
+ * effective and the backward calls must not allocate. The host only calls tokenize/head/...
+ * with n <= max_batch, in the documented order, so these calls have no error path. All memory a plugin needs
  * during training is obtained once, in setup, from host->alloc; forward and backward calls
  * must not allocate. Errors are returned (non-zero) after describing them with host->fail;
  * a plugin never exits the process.
@@ -98,15 +101,16 @@ typedef struct m2pt_host {
     long (*cfg_int)(m2pt_ctx *ctx, const char *key, long def, long min, long max);
     double (*cfg_float)(m2pt_ctx *ctx, const char *key, double def, double min, double max);
     int (*cfg_bool)(m2pt_ctx *ctx, const char *key, int def);
-    /* The string stays valid for the instance's life. */
+    /* The string stays valid for the instance's life; def may be NULL (returned when absent). */
     const char *(*cfg_str)(m2pt_ctx *ctx, const char *key, const char *def);
     /* Seed of the run (data order, augmentation, init streams all derive from it). */
     uint64_t (*seed)(m2pt_ctx *ctx);
 
     /* --- parameters and memory (setup only) ---------------------------------------------- */
     /* Register a tensor of the model; returns a handle >= 0, or -1 (after fail()) on a bad
-     * shape or a name already taken. Names are global: by convention prefix them with the
-     * role ("tok.", "head.", "pathway."). param()/grad() pointers are valid from the moment
+     * shape or a name already taken. Names are unique within one model and are what
+     * checkpoints store; "blocks." belongs to the host, pathways use "pathway.", a modality
+     * any other prefix (the image modality: "patch_embed.", "cls_token", "norm.", "head."). param()/grad() pointers are valid from the moment
      * setup has returned until close, and do not move. */
     int (*param_add)(m2pt_ctx *ctx, const char *name, int ndim, const int *shape, m2pt_fill fill,
                      float value, unsigned flags);
@@ -120,7 +124,13 @@ typedef struct m2pt_host {
     /* Row-major C = alpha * op(A) op(B) + beta * C, as cblas_sgemm with CblasRowMajor. */
     void (*sgemm)(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc);
-    /* The engine's own ops (see harness/src/ops.h for exact semantics). */
+    /* The engine's own ops, on the host's threads. Row-major; rows = batch * tokens.
+     * linear_forward:  y[rows, out] = x[rows, in] w[out, in]^T + b  (b may be NULL)
+     * linear_backward: dx = dy w  (OVERWRITES dx; dx may be NULL), dw += dy^T x, db += column
+     *                  sums of dy (ACCUMULATE; db may be NULL)
+     * layernorm_forward: y = (x - mean) rstd w + b per row, eps 1e-5; saves mean, rstd [rows]
+     * layernorm_backward: dx += ..., dw += ..., db += ...  (ALL ACCUMULATE: zero dx first
+     *                  unless adding into a residual gradient) */
     void (*linear_forward)(float *y, const float *x, const float *w, const float *b, int rows, int in, int out);
     void (*linear_backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                             int rows, int in, int out);
@@ -157,8 +167,8 @@ typedef struct m2pt_modality {
 
     /* dataset */
     int (*classes)(void *inst);
-    const char *(*class_name)(void *inst, int label);
-    long (*split_size)(void *inst, m2pt_split_id split);
+    const char *(*class_name)(void *inst, int label); /* label in [0, classes) */
+    long (*split_size)(void *inst, m2pt_split_id split); /* >= 0; VAL may be empty */
     long (*sample_floats)(void *inst);
     /* Fill n samples (raw [n, sample_floats], labels [n]) of a split by index. With augment,
      * apply the train-time augmentation drawn from `seed` (same seed, same result). Must not
