@@ -35,7 +35,9 @@ ENGINE_LIB := $(BUILD)/libm2pt_engine.a
 # Debian packages: build and test needs. The fixture generator's python3-torch is not here:
 # CI never regenerates fixtures (see tests/reference/make_fixtures.py).
 DEB_PACKAGES := gcc make pkg-config libopenblas-dev libyaml-dev libsqlite3-dev sqlite3 \
-                libcmocka-dev zlib1g-dev dataset-fashion-mnist
+                libcmocka-dev zlib1g-dev dataset-fashion-mnist \
+                libespeak-ng-dev libfftw3-dev \
+                wamerican wfrench wngerman wspanish witalian wportuguese wdutch wswedish
 
 # Plugins: every plugins/<kind>/<name>/ directory becomes $(BUILD)/plugins/<name>.so, compiled
 # against the public headers only (harness/include), with hidden visibility so that the entry
@@ -45,6 +47,7 @@ PLUGIN_NAMES := $(notdir $(PLUGIN_DIRS))
 PLUGINS := $(PLUGIN_NAMES:%=$(BUILD)/plugins/%.so)
 PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
+audio_LDLIBS := -lespeak-ng -lfftw3f
 
 .PHONY: all deps run test check sanitize bench clean install
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)

@@ -104,13 +104,38 @@ static int is_elf(const char *path) {
     return n == 4 && m[0] == 0x7f && m[1] == 'E' && m[2] == 'L' && m[3] == 'F';
 }
 
+/* dlopen's own message for an ELF of another class or machine is "No such file"; say it. */
+static const char *elf_mismatch(const char *path) {
+    unsigned char h[20];
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n < sizeof h) return "truncated ELF header";
+    if (h[4] != (sizeof(void *) == 8 ? 2 : 1)) return sizeof(void *) == 8 ? "32-bit ELF, this m2pt is 64-bit" : "64-bit ELF, this m2pt is 32-bit";
+    if (h[5] != 1) return "big-endian ELF";
+    unsigned type = h[16] | (unsigned)h[17] << 8, machine = h[18] | (unsigned)h[19] << 8;
+    if (type != 3) return "not a shared object (ELF type is not ET_DYN: an object file or executable?)";
+#if defined(__x86_64__)
+    if (machine != 62) return "built for another CPU architecture (ELF machine is not x86-64)";
+#elif defined(__aarch64__)
+    if (machine != 183) return "built for another CPU architecture (ELF machine is not AArch64)";
+#endif
+    (void)machine;
+    return NULL;
+}
+
 int m2pt_plugin_load(const char *path, m2pt_loaded *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     int elf = is_elf(path);
     if (elf < 0) return errf(err, errlen, "%s: cannot open plugin file: no such file or not readable", path);
     if (!elf) return errf(err, errlen, "%s: not a shared object (no ELF header)", path);
+    const char *why_elf = elf_mismatch(path);
+    if (why_elf) return errf(err, errlen, "%s: not a plugin for this machine: %s", path, why_elf);
+    char local[PATH_MAX + 2];
+    if (!strchr(path, '/')) snprintf(local, sizeof local, "./%s", path); /* else dlopen searches LD paths */
     dlerror();
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(strchr(path, '/') ? path : local, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *why = dlerror();
         return errf(err, errlen, "%s: cannot load shared object: %s", path, why ? why : "unknown dlopen error");
@@ -289,6 +314,7 @@ int m2pt_plugins_discover(m2pt_plugin_set *set, const char *exe_dir) {
 
 int m2pt_plugin_resolve(const char *name, int kind, const char *exe_dir, m2pt_loaded *out, char *err,
                         size_t errlen) {
+    memset(out, 0, sizeof *out);
     const char *kinds[] = {"plugin", "modality", "pathway"};
     const char *what = kinds[kind >= 0 && kind <= 2 ? kind : 0];
     size_t len = strlen(name);
@@ -307,8 +333,8 @@ int m2pt_plugin_resolve(const char *name, int kind, const char *exe_dir, m2pt_lo
                     size_t l = strlen(names);
                     snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", set.p[i].desc->name);
                 }
-            errf(err, errlen, "no %s plugin named '%s' (found: %s; see 'm2pt plugins', or give a path to the .so)",
-                 what, name, names[0] ? names : "none");
+            errf(err, errlen, "no %s%splugin named '%s' (found: %s; see 'm2pt plugins', or give a path to the .so)",
+                 kind ? what : "", kind ? " " : "", name, names[0] ? names : "none");
             m2pt_plugin_set_free(&set);
             return -1;
         }
