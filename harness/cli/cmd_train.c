@@ -217,7 +217,7 @@ int cmd_train(int argc, char **argv) {
     m2pt_train_config tc = {.epochs = (int)o.epochs, .batch = (int)o.batch, .lr = (float)o.lr,
                             .min_lr = (float)o.min_lr, .weight_decay = (float)o.wd, .clip_norm = (float)o.clip,
                             .warmup_epochs = (float)o.warmup, .seed = (uint64_t)o.seed, .augment = o.augment};
-    m2pt_trainable t = {&m, t_fill, t_forward, t_backward, &m.params};
+    m2pt_trainable t = {.ctx = &m, .fill = t_fill, .forward = t_forward, .backward = t_backward, .params = &m.params};
     epoch_ctx ec = {&m, 0, ""};
     signal(SIGINT, on_sigint);
     double t1 = m2pt_now();

@@ -19,7 +19,10 @@ void m2pt_blas_select_kernel(char **argv) {
                        : __builtin_cpu_supports("avx2")  ? "Haswell"
                                                          : NULL;
     if (!core) return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1)) return;
-    execv("/proc/self/exe", argv);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || setenv("OPENBLAS_CORETYPE", core, 1)) return;
+    self[n] = '\0'; /* exec the real path, so the process keeps its name (not "exe") */
+    execv(self, argv);
     unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with the kernel we have */
 }

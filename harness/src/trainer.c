@@ -38,7 +38,7 @@ int m2pt_train(const m2pt_trainable *t, long n, const m2pt_train_config *cfg, m2
     m2pt_rng_seed(&rng, cfg->seed, 0x5348554646ULL /* "SHUFF" */);
     long step = 0;
     int rc = 0;
-    for (int e = 1; e <= cfg->epochs && !rc; e++) {
+    for (int e = 1; e <= cfg->epochs && rc == 0; e++) {
         for (long i = n - 1; i > 0; i--) { /* Fisher-Yates */
             long j = (long)(m2pt_rng_u64(&rng) % (uint64_t)(i + 1)), tmp = order[i];
             order[i] = order[j], order[j] = tmp;
@@ -52,10 +52,15 @@ int m2pt_train(const m2pt_trainable *t, long n, const m2pt_train_config *cfg, m2
                 rc = -1;
                 break;
             }
-            loss_sum += t->forward(t->ctx, B);
+            const float loss = t->forward(t->ctx, B);
+            loss_sum += loss;
             t->backward(t->ctx);
             lr = m2pt_lr_at(&sched, step);
             gnorm = m2pt_adamw_step(&opt, t->params, lr);
+            if (t->on_step && t->on_step(t->ctx, step + 1, e, loss, lr, gnorm)) {
+                rc = 1;
+                break;
+            }
         }
         if (rc) break;
         double dt = m2pt_now() - t0;
@@ -104,7 +109,8 @@ int m2pt_train_arrays(m2pt_vit *m, const m2pt_train_config *cfg, const float *im
     char err[256];
     int rc = -1;
     if (a.xb && a.yb) {
-        m2pt_trainable t = {&a, arrays_fill, arrays_forward, arrays_backward, &m->params};
+        m2pt_trainable t = {.ctx = &a, .fill = arrays_fill, .forward = arrays_forward, .backward = arrays_backward,
+                            .params = &m->params};
         rc = m2pt_train(&t, n, cfg, on_epoch, ctx, err, sizeof err);
     }
     free(a.xb), free(a.yb);

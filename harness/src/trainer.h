@@ -39,10 +39,14 @@ typedef struct {
     float (*forward)(void *ctx, int n); /* mean loss of the filled batch */
     void (*backward)(void *ctx);        /* gradients of the last forward into params->grads */
     m2pt_params *params;
+    /* Optional, after every optimizer step (must not allocate). Return non-zero to stop at once
+     * (interrupt, or a non-finite loss); m2pt_train then returns 1. */
+    int (*on_step)(void *ctx, long step, int epoch, float loss, float lr, float grad_norm);
 } m2pt_trainable;
 
 /* Trains on samples [0, n_train) for cfg->epochs epochs, dropping the last partial batch so
- * every step has the same shape. 0 on success (or when on_epoch stopped it); -1 with err. */
+ * every step has the same shape. 0 on success (or when on_epoch stopped it); 1 when on_step
+ * stopped it; -1 with err. */
 int m2pt_train(const m2pt_trainable *t, long n_train, const m2pt_train_config *cfg, m2pt_epoch_fn on_epoch,
                void *ctx, char *err, size_t errlen);
 
