@@ -16,7 +16,7 @@ CFLAGS  ?= $(OPT) $(ARCH) -g
 WARN    := -fopenmp-simd -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 PREFIX  ?= /usr/local
 CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L -DM2PT_PREFIX='"$(PREFIX)"'
-LDLIBS  := -lopenblas -lz -lpthread -lm -ldl
+LDLIBS  := -lopenblas -lz -lpthread -lm -ldl -lyaml -lsqlite3
 TEST_LDLIBS := -lcmocka
 
 BUILD   ?= build
@@ -70,6 +70,14 @@ $(FLAGS_STAMP): FORCE
 	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
 .PHONY: FORCE
 FORCE:
+
+# The source revision, rewritten only when it changes (so commits do not rebuild everything).
+$(BUILD)/gen/git.h: FORCE
+	@mkdir -p $(dir $@)
+	@v=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	 echo "#define M2PT_GIT \"$$v\"" > $@.tmp; cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(BUILD)/obj/harness/src/version.o: $(BUILD)/gen/git.h
+$(BUILD)/obj/harness/src/version.o: CPPFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -8,8 +8,8 @@
 #include "blas.h"
 #include "cli.h"
 #include "threads.h"
+#include "version.h"
 
-#define M2PT_VERSION "0.1.0"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -19,6 +19,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  demo      train a small ViT on generated gratings and print the loss falling\n"
+            "  run       run an experiment grid (YAML) into the result store\n"
             "  train     train one model: a modality plugin, a pathway plugin, optional auxiliary\n"
             "  eval      evaluate a saved checkpoint on a split\n"
             "  plugins   list plugins, or check one with the conformance suite\n"
@@ -88,7 +89,7 @@ int main(int argc, char **argv) {
         usage(stdout);
         rc = 0;
     } else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("m2pt %s\n", M2PT_VERSION);
+        printf("m2pt %s (%s)\n", M2PT_VERSION, m2pt_git_revision());
         rc = 0;
     } else if (!strcmp(cmd, "demo")) {
         rc = cmd_demo(argc - 1, argv + 1);

@@ -15,7 +15,8 @@ typedef double (*gc_loss_fn)(void *ctx);
 
 typedef struct {
     double h, atol, rtol;
-    int samples; /* elements to check per tensor (all when <= 0 or >= n) */
+    int samples; /* elements to check per tensor (all when <= 0 or >= n); half of them are
+                  * drawn among the elements whose analytic gradient is non-zero */
 } gc_opts;
 
 /* Perturbs x[i] for sampled i, calls loss(ctx) twice per element, compares with grad[i].

@@ -296,6 +296,7 @@ int m2pt_model_config_json(const m2pt_model *m, char *buf, size_t len) {
         snprintf(key, sizeof key, "modality.%s", m->mod_ctx.cfg->e[i].key);
         m2pt_json_add_string(&b, key, m->mod_ctx.cfg->e[i].value);
     }
+    if (m->summary_json[0]) m2pt_json_add_raw(&b, "summary", m->summary_json);
     m2pt_json_end_object(&b);
     int rc = -1;
     if (!b.failed && b.len < len) {
