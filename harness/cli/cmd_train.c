@@ -138,6 +138,12 @@ static double mean_abs_scale(const m2pt_model *m, double *max_abs) {
 
 static int on_epoch(void *p, const m2pt_epoch_stats *s) {
     epoch_ctx *c = p;
+    if (m2pt_model_error(c->m) || !isfinite(s->train_loss)) {
+        snprintf(c->err, sizeof c->err, "%s", m2pt_model_error(c->m) ? m2pt_model_error(c->m)
+                                                                     : "the training loss is not finite (lower --lr?)");
+        c->failed = 1;
+        return 1;
+    }
     m2pt_eval val = {0}, test = {0};
     int has_val = c->m->mod->split_size(c->m->mod_inst, M2PT_SPLIT_VAL) > 0;
     if ((has_val && m2pt_model_evaluate(c->m, M2PT_SPLIT_VAL, &val, c->err, sizeof c->err)) ||
@@ -302,13 +308,16 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     const char *cfg = m2pt_checkpoint_config(&c);
-    long v[4];
+    long v[4], seed = 0;
+    double smoothing = 0.0;
     m2pt_kv kv = {0};
     int bad = m2pt_json_get_string(cfg, "modality", name, sizeof name) ||
               m2pt_json_get_string(cfg, "pathway", pathway, sizeof pathway) ||
               m2pt_json_get_int(cfg, "dim", &v[0]) || m2pt_json_get_int(cfg, "depth", &v[1]) ||
               m2pt_json_get_int(cfg, "heads", &v[2]) || m2pt_json_get_int(cfg, "mlp_ratio", &v[3]) ||
               config_from_checkpoint(cfg, &kv);
+    m2pt_json_get_int(cfg, "seed", &seed); /* the data split may depend on it */
+    m2pt_json_get_double(cfg, "label_smoothing", &smoothing);
     m2pt_checkpoint_close(&c);
     if (bad || strcmp(pathway, "baseline")) {
         fprintf(stderr, "m2pt eval: %s: %s\n", ckpt,
@@ -321,7 +330,8 @@ int cmd_eval(int argc, char **argv) {
     m2pt_loaded mod_pl = {0}, path_pl = {0};
     int rc = 2;
     m2pt_model m;
-    m2pt_model_options mo = {.shape = {(int)v[0], (int)v[1], (int)v[2], (int)v[3]}, .max_batch = (int)batch};
+    m2pt_model_options mo = {.shape = {(int)v[0], (int)v[1], (int)v[2], (int)v[3]}, .max_batch = (int)batch,
+                             .seed = (uint64_t)seed, .label_smoothing = (float)smoothing};
     if (m2pt_plugin_resolve(modality ? modality : name, M2PT_KIND_MODALITY, exe, &mod_pl, err, sizeof err) ||
         m2pt_plugin_resolve("baseline", M2PT_KIND_PATHWAY, exe, &path_pl, err, sizeof err) ||
         m2pt_model_open(&m, mod_pl.desc, &kv, "modality.", path_pl.desc, NULL, "pathway.", &mo, err, sizeof err)) {

@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,12 @@ float m2pt_model_forward(m2pt_model *m, int n) {
     m->mod->tokenize(m->mod_inst, m->raw, n, m2pt_blocks_input(&m->blocks));
     const float *out = m2pt_blocks_forward(&m->blocks, n);
     m->mod->head(m->mod_inst, out, n, m->logits);
+    if (m2pt_model_error(m)) return NAN; /* a plugin reported an error: stop like on a NaN */
     return m2pt_crossentropy_forward(m->probs, m->logits, m->labels, n, m->classes, m->opt.label_smoothing);
+}
+
+const char *m2pt_model_error(const m2pt_model *m) {
+    return m->mod_ctx.err[0] ? m->mod_ctx.err : m->path_ctx.err[0] ? m->path_ctx.err : NULL;
 }
 
 void m2pt_model_backward(m2pt_model *m) {
@@ -291,6 +297,7 @@ int m2pt_model_config_json(const m2pt_model *m, char *buf, size_t len) {
     m2pt_json_add_int(&b, "tokens", m->tokens);
     m2pt_json_add_int(&b, "classes", m->classes);
     m2pt_json_add_int(&b, "seed", (long long)m->opt.seed);
+    m2pt_json_add_double(&b, "label_smoothing", m->opt.label_smoothing);
     for (int i = 0; m->mod_ctx.cfg && i < m->mod_ctx.cfg->n; i++) {
         char key[160];
         snprintf(key, sizeof key, "modality.%s", m->mod_ctx.cfg->e[i].key);

@@ -48,8 +48,11 @@ int m2pt_model_open(m2pt_model *m, const m2pt_plugin *modality, m2pt_kv *mod_cfg
 /* Fills m->raw/m->labels with samples of a split (augment: train-time augmentation). */
 int m2pt_model_fill(m2pt_model *m, m2pt_split_id split, const long *index, int n, int augment, uint64_t seed,
                     char *err, size_t errlen);
-/* Forward of m->raw (n samples); returns the mean loss against m->labels; logits in m->logits. */
+/* Forward of m->raw (n samples); returns the mean loss against m->labels; logits in m->logits.
+ * Returns NaN when a plugin recorded an error during the call (m2pt_model_error says which). */
 float m2pt_model_forward(m2pt_model *m, int n);
+/* The error a plugin recorded with host->fail during a step (tokenize, head, backward), or NULL. */
+const char *m2pt_model_error(const m2pt_model *m);
 /* Backward of the last forward: zeroes and fills the gradient arena. */
 void m2pt_model_backward(m2pt_model *m);
 /* Fold the pathway into the plain block weights (W <- W_eff); afterwards the model computes the
