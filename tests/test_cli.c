@@ -30,7 +30,7 @@ static char *aux_stdout;          /* stdout of the auxiliary run, for test_repro
 
 /* Tiny runs: 256 training and 100 validation images, 1 epoch, a 2-block dim-16 model. The
  * test split (10,000 images) is evaluated after the epoch and twice at the end. */
-#define DATA "--modality image --set modality.train_size=256 --set modality.val_size=100"
+#define DATA "--modality image --set modality.train_size=256 --set modality.val_size=100 --set modality.test_size=1000"
 #define SHAPE16 "--dim 16 --depth 2 --heads 2 --mlp-ratio 2"
 #define SHAPE32 "--dim 32 --depth 2 --heads 2 --mlp-ratio 2"
 #define RUN "--epochs 1 --batch 64"
@@ -210,7 +210,7 @@ static void test_train_aux(void **state) {
     result r = run(AUX_CMD " --out '%s/aux.ckpt'", tmpdir);
     expect_rc(&r, 0);
     expect_contains(r.out, "stdout", "modality image, pathway baseline");
-    expect_contains(r.out, "stdout", "data: 256 train, 100 val, 10000 test samples, 10 classes");
+    expect_contains(r.out, "stdout", "data: 256 train, 100 val, 1000 test samples, 10 classes");
     expect_contains(r.out, "stdout", "epoch   1  train loss");
     expect_contains(r.out, "stdout", "saved merged model to");
     double with, merged;
@@ -255,7 +255,7 @@ static void test_eval_merged(void **state) {
     }
     printf("eval: %.2f%%, training printed %.2f%% merged\n", acc, reparam_merged);
     assert_true(fabs(acc - reparam_merged) < 0.005);
-    expect_contains(r.out, "stdout", "of 10000)"); /* the whole test split */
+    expect_contains(r.out, "stdout", "of 1000)"); /* the whole (test_size) test split */
     result_free(&r);
 }
 

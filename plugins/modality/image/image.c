@@ -47,6 +47,7 @@ static int read_config(image_inst *m) {
     int rc = read_dir(m);
     m->val_size = h->cfg_int(c, "val_size", 5000, 0, IMG_MAX_COUNT);
     m->train_size = h->cfg_int(c, "train_size", 0, 0, IMG_MAX_COUNT);
+    m->test_size = h->cfg_int(c, "test_size", 0, 0, IMG_MAX_COUNT);
     m->normalize = h->cfg_bool(c, "normalize", 1) != 0;
     m->crop_pad = (int)h->cfg_int(c, "aug_crop_pad", 2, 0, IMG_SIDE / 2);
     m->flip = h->cfg_bool(c, "aug_flip", 1) != 0;

@@ -22,7 +22,7 @@ typedef struct {
 
     /* config (all read in open) */
     char dir[IMG_PATH_MAX];
-    long val_size, train_size;
+    long val_size, train_size, test_size;
     int normalize, crop_pad, flip, patch, pool_mean;
 
     /* data: whole IDX files as uint8; splits index into them */

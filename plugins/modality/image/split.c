@@ -4,6 +4,7 @@
  * train_size. Each split lists its samples in file order. */
 #include "image.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define SPLIT_STREAM 0x696d672d73706c74ull /* "img-splt" */
@@ -75,10 +76,20 @@ int split_build(image_inst *m) {
     m->split_index[M2PT_SPLIT_VAL] = collect(m, role, n, 1u << ROLE_VAL, &m->split_count[M2PT_SPLIT_VAL]);
     if (!m->split_index[M2PT_SPLIT_TRAIN] || !m->split_index[M2PT_SPLIT_VAL]) return -1;
 
-    int32_t *test = m->host->alloc(m->ctx, (size_t)m->test_count * sizeof(int32_t));
-    if (!test) return -1;
-    for (long i = 0; i < m->test_count; i++) test[i] = (int32_t)i;
-    m->split_index[M2PT_SPLIT_TEST] = test;
-    m->split_count[M2PT_SPLIT_TEST] = m->test_count;
-    return 0;
+    /* test: all of t10k, or a class-balanced subset taken in file order (independent of the
+     * seed, so that every run of an experiment is scored on the same images) */
+    const long nt = m->test_count;
+    long k = m->test_size > 0 && m->test_size < nt ? m->test_size : nt;
+    uint8_t *trole = malloc((size_t)nt);
+    int32_t *order = calloc((size_t)(nt > 0 ? nt : 1), sizeof(int32_t));
+    if (!trole || !order) {
+        free(trole), free(order);
+        return -1;
+    }
+    memset(trole, ROLE_FREE, (size_t)nt);
+    for (long i = 0; i < nt; i++) order[i] = (int32_t)i;
+    take(order, m->test_lb, trole, nt, k, ROLE_VAL);
+    m->split_index[M2PT_SPLIT_TEST] = collect(m, trole, nt, 1u << ROLE_VAL, &m->split_count[M2PT_SPLIT_TEST]);
+    free(trole), free(order);
+    return m->split_index[M2PT_SPLIT_TEST] ? 0 : -1;
 }
