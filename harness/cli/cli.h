@@ -8,6 +8,13 @@ int cmd_bench(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+/* The result store's read side (cmd_results.c). */
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_query(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Parse "--name VALUE" integer/float options; print one clear line and return -1 on error. */
 int cli_int(const char *cmd, const char *opt, const char *val, long lo, long hi, long *out);

@@ -23,6 +23,11 @@ static void usage(FILE *f) {
             "  train     train one model: a modality plugin, a pathway plugin, optional auxiliary\n"
             "  eval      evaluate a saved checkpoint on a split\n"
             "  plugins   list plugins, or check one with the conformance suite\n"
+            "  ls        list the runs in the result store (results/m2pt.db, --db FILE)\n"
+            "  show      everything about one run: provenance, config, summary, epochs, lambda\n"
+            "  compare   mean, std, 95%% CI over seeds per group, and paired differences to baseline\n"
+            "  query     read-only SQL over the result store\n"
+            "  export    the results view (or every metric) as CSV or JSON\n"
             "  bench     time training steps of the default micro-ViT (dim 64, depth 4, batch 128)\n"
             "  version   print the version\n"
             "  help      this text ('m2pt COMMAND --help' for a command's options)\n"
@@ -97,10 +102,22 @@ int main(int argc, char **argv) {
         rc = cmd_bench(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "plugins")) {
         rc = cmd_plugins(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "run")) {
+        rc = cmd_run(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "train")) {
         rc = cmd_train(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "eval")) {
         rc = cmd_eval(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "ls")) {
+        rc = cmd_ls(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "show")) {
+        rc = cmd_show(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "compare")) {
+        rc = cmd_compare(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "query")) {
+        rc = cmd_query(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "export")) {
+        rc = cmd_export(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "m2pt: unknown command '%s' (try 'm2pt help')\n", cmd);
         rc = 2;

@@ -1,0 +1,717 @@
+#define _DEFAULT_SOURCE /* flock, gethostname, kill */
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "json.h"
+#include "loader.h"
+#include "model.h"
+#include "store.h"
+#include "threads.h"
+#include "trainer.h"
+#include "util.h"
+#include "version.h"
+
+/* ============================================================ signals */
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { (void)sig, stop_requested = 1; }
+
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ============================================================ small helpers */
+
+static int mkdirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+/* A checkpoint that opens (magic, version, bounds, checksum all verified). */
+static int checkpoint_ok(const char *path, m2pt_checkpoint *keep) {
+    m2pt_checkpoint c;
+    char err[512];
+    if (access(path, R_OK) || m2pt_checkpoint_open(&c, path, err, sizeof err)) return 0;
+    if (keep) *keep = c;
+    else m2pt_checkpoint_close(&c);
+    return 1;
+}
+
+/* CRC32 as stored in the file's footer (the checkpoint's own checksum). */
+static void footer_checksum(const char *path, char *out, size_t n, long long *bytes) {
+    snprintf(out, n, "unknown");
+    *bytes = -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    unsigned char foot[8];
+    if (!fseek(f, -8, SEEK_END) && fread(foot, 1, 8, f) == 8) {
+        unsigned crc = foot[0] | foot[1] << 8 | foot[2] << 16 | (unsigned)foot[3] << 24;
+        snprintf(out, n, "crc32:%08x", crc);
+        *bytes = ftell(f);
+    }
+    fclose(f);
+}
+
+/* ============================================================ plugin oracle for validation */
+
+typedef struct {
+    char *key; /* "m|name|k=v;k=v" or "p|..." */
+    int rc, needs;
+    char *err;
+} oracle_memo;
+
+struct m2pt_oracle_state {
+    char *exe_dir;
+    oracle_memo *memo;
+    int n, cap;
+};
+
+m2pt_oracle_state *m2pt_oracle_new(void) {
+    m2pt_oracle_state *s = calloc(1, sizeof *s);
+    if (s) s->exe_dir = m2pt_exe_dir();
+    return s;
+}
+
+void m2pt_oracle_free(m2pt_oracle_state *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) free(s->memo[i].key), free(s->memo[i].err);
+    free(s->memo);
+    free(s->exe_dir);
+    free(s);
+}
+
+static char *memo_key(char kind, const char *name, const m2pt_kv *kv) {
+    m2pt_strbuf b;
+    m2pt_sb_init(&b);
+    m2pt_sb_printf(&b, "%c|%s", kind, name);
+    for (int i = 0; kv && i < kv->n; i++) m2pt_sb_printf(&b, "|%s=%s", kv->e[i].key, kv->e[i].value);
+    if (b.failed) {
+        m2pt_sb_free(&b);
+        return NULL;
+    }
+    return b.buf;
+}
+
+/* Open the plugin with these options and report what it says (needs_aux for pathways). */
+static int oracle_ask(m2pt_oracle_state *s, char kind, const char *name, m2pt_kv *opts, int *needs, char *err,
+                      size_t errlen) {
+    char *key = memo_key(kind, name, opts);
+    for (int i = 0; key && i < s->n; i++)
+        if (!strcmp(s->memo[i].key, key)) {
+            free(key);
+            if (needs) *needs = s->memo[i].needs;
+            if (s->memo[i].rc) snprintf(err, errlen, "%s", s->memo[i].err);
+            return s->memo[i].rc;
+        }
+    m2pt_loaded pl;
+    int rc = 0, need = 0;
+    char msg[1200] = "";
+    if (m2pt_plugin_resolve(name, kind == 'm' ? M2PT_KIND_MODALITY : M2PT_KIND_PATHWAY, s->exe_dir, &pl, msg,
+                            sizeof msg)) {
+        rc = -1;
+    } else {
+        m2pt_ctx ctx;
+        m2pt_ctx_init(&ctx, pl.desc->name, opts, kind == 'm' ? "data." : "pathway.", 0, NULL);
+        ctx.quiet = 1;
+        for (int i = 0; opts && i < opts->n; i++) opts->e[i].read = 0;
+        void *inst = NULL;
+        int orc = kind == 'm' ? pl.desc->modality->open(m2pt_host_api(), &ctx, &inst)
+                              : pl.desc->pathway->open(m2pt_host_api(), &ctx, &inst);
+        rc = m2pt_ctx_status(&ctx, orc, 1, msg, sizeof msg);
+        if (inst) {
+            if (kind == 'p' && !rc) need = pl.desc->pathway->needs_aux(inst);
+            if (kind == 'm') pl.desc->modality->close(inst);
+            else pl.desc->pathway->close(inst);
+        }
+        m2pt_ctx_release(&ctx);
+        m2pt_plugin_unload(&pl);
+    }
+    if (key && s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        oracle_memo *m = realloc(s->memo, (size_t)cap * sizeof *m);
+        if (m) s->memo = m, s->cap = cap;
+    }
+    if (key && s->n < s->cap) {
+        s->memo[s->n++] = (oracle_memo){key, rc, need, strdup(msg)};
+        key = NULL;
+    }
+    free(key);
+    if (needs) *needs = need;
+    if (rc) snprintf(err, errlen, "%s", msg);
+    return rc;
+}
+
+static int oracle_needs_aux(void *ctx, const char *pathway, m2pt_kv *opts, int *needs, char *err, size_t errlen) {
+    return oracle_ask(ctx, 'p', pathway, opts, needs, err, errlen);
+}
+
+static int oracle_check_modality(void *ctx, const char *modality, m2pt_kv *opts, char *err, size_t errlen) {
+    return oracle_ask(ctx, 'm', modality, opts, NULL, err, errlen);
+}
+
+m2pt_plugin_oracle m2pt_oracle(m2pt_oracle_state *s) {
+    m2pt_plugin_oracle o = {.ctx = s, .pathway_needs_aux = oracle_needs_aux, .check_modality = oracle_check_modality};
+    return o;
+}
+
+/* ============================================================ one worker */
+
+typedef struct {
+    const m2pt_experiment *exp;
+    const m2pt_run_options *opt;
+    m2pt_store *store;
+    int64_t exp_id;
+    char *exe_dir;
+    int worker, nworkers;
+    int failed, interrupted;
+    m2pt_provenance prov;
+    char host[256];
+} worker;
+
+static void say(const worker *w, const char *fmt, ...) {
+    if (w->opt->quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (w->nworkers > 1) printf("[w%d] ", w->worker);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+/* --- the state of the cell being trained -------------------------------------------------- */
+
+typedef struct {
+    worker *w;
+    m2pt_model *m;
+    int64_t run_id;
+    const m2pt_cell *cell;
+    int index;         /* 1-based position among the cells, for progress */
+    double t0, last_print;
+    long steps_total, correct;
+    long seen;
+    m2pt_metric *buf;  /* per-epoch buffer, allocated before training */
+    int nbuf, capbuf;
+    char (*lambda_keys)[64];
+    int *lambda_idx, nlambda;
+    double best_val, last_val;
+    int epochs_done, nonfinite;
+    char err[1200];
+} cell_run;
+
+static void push(cell_run *c, const char *key, long step, int epoch, double v) {
+    if (c->nbuf < c->capbuf)
+        c->buf[c->nbuf++] = (m2pt_metric){key, step, epoch, v, m2pt_now() - c->t0};
+}
+
+static int run_fill(void *p, const long *index, int n, int augment, uint64_t seed, char *err, size_t errlen) {
+    cell_run *c = p;
+    return m2pt_model_fill(c->m, M2PT_SPLIT_TRAIN, index, n, augment, seed, err, errlen);
+}
+
+static float run_forward(void *p, int n) {
+    cell_run *c = p;
+    float loss = m2pt_model_forward(c->m, n);
+    for (int i = 0; i < n; i++)
+        c->correct += m2pt_argmax(c->m->logits + (size_t)i * c->m->classes, c->m->classes) == c->m->labels[i];
+    c->seen += n;
+    return loss;
+}
+
+static void run_backward(void *p) { m2pt_model_backward(((cell_run *)p)->m); }
+
+static void progress_line(cell_run *c, long step, int epoch, float loss) {
+    const worker *w = c->w;
+    double now = m2pt_now();
+    if (w->opt->quiet || !w->opt->progress || now - c->last_print < 0.25) return;
+    c->last_print = now;
+    double el = now - c->t0, rate = step > 0 ? step / el : 0;
+    double eta = rate > 0 ? (c->steps_total - step) / rate : 0;
+    printf("\r\033[K[%d/%d] %s %s %s seed %llu  epoch %d/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %dm%02ds",
+           c->index, w->exp->ncells, c->cell->role == M2PT_ROLE_AUXILIARY ? "aux" : "target", c->cell->modality,
+           c->cell->pathway, (unsigned long long)c->cell->seed, epoch, c->cell->train.epochs, step, c->steps_total, loss,
+           rate * c->cell->train.batch, (int)eta / 60, (int)eta % 60);
+    fflush(stdout);
+}
+
+static int run_step(void *p, long step, int epoch, float loss, float lr, float gnorm) {
+    cell_run *c = p;
+    push(c, "train_loss_step", step, 0, loss);
+    push(c, "lr", step, 0, lr);
+    push(c, "grad_norm", step, 0, gnorm);
+    double el = m2pt_now() - c->t0;
+    push(c, "samples_per_s", step, 0, el > 0 ? (double)step * c->cell->train.batch / el : 0);
+    progress_line(c, step, epoch, loss);
+    if (!isfinite(loss)) {
+        c->nonfinite = 1;
+        snprintf(c->err, sizeof c->err, "loss became %s at step %ld (epoch %d): lower the learning rate?",
+                 isnan(loss) ? "NaN" : "infinite", step, epoch);
+        return 1;
+    }
+    return stop_requested != 0;
+}
+
+static int run_epoch(void *p, const m2pt_epoch_stats *s) {
+    cell_run *c = p;
+    m2pt_eval val = {0};
+    int has_val = c->m->mod->split_size(c->m->mod_inst, M2PT_SPLIT_VAL) > 0;
+    if (has_val && m2pt_model_evaluate(c->m, M2PT_SPLIT_VAL, &val, c->err, sizeof c->err)) return 1;
+    double vacc = has_val ? (double)val.correct / val.n : NAN;
+    push(c, "train_loss", s->step, s->epoch, s->train_loss);
+    push(c, "train_acc", s->step, s->epoch, c->seen ? (double)c->correct / c->seen : 0);
+    if (has_val) {
+        push(c, "val_loss", s->step, s->epoch, val.loss);
+        push(c, "val_acc", s->step, s->epoch, vacc);
+        c->best_val = isnan(c->best_val) || vacc > c->best_val ? vacc : c->best_val;
+        c->last_val = vacc;
+    }
+    push(c, "epoch_seconds", s->step, s->epoch, s->seconds);
+    for (int i = 0; i < c->nlambda; i++)
+        push(c, c->lambda_keys[i], s->step, s->epoch, m2pt_param(&c->m->params, c->lambda_idx[i])[0]);
+    c->correct = c->seen = 0;
+    c->epochs_done = s->epoch;
+    char err[512];
+    if (m2pt_store_metrics(c->w->store, c->run_id, c->buf, c->nbuf, err, sizeof err))
+        fprintf(stderr, "m2pt run: %s (metrics of epoch %d not recorded)\n", err, s->epoch);
+    c->nbuf = 0;
+    const worker *w = c->w;
+    if (!w->opt->quiet) {
+        if (w->opt->progress) printf("\r\033[K");
+        say(w, "[%d/%d] %s %s/%s seed %llu  epoch %d/%d  train loss %.4f  val acc %s%.2f%%  %.0f samples/s\n",
+            c->index, w->exp->ncells, c->cell->hash, c->cell->modality, c->cell->pathway,
+            (unsigned long long)c->cell->seed, s->epoch, c->cell->train.epochs, s->train_loss, has_val ? "" : "n/a ",
+            has_val ? 100 * vacc : 0.0, s->samples_per_s);
+    }
+    return stop_requested != 0;
+}
+
+/* Find the pathway's scalar tensors (lambda) and name their metrics "lambda.blocks.i.lin". */
+static int find_lambdas(cell_run *c) {
+    const m2pt_params *p = &c->m->params;
+    int n = 0;
+    for (int i = 0; i < p->n; i++) n += p->t[i].pathway && p->t[i].numel == 1;
+    c->lambda_keys = calloc((size_t)n + 1, sizeof *c->lambda_keys);
+    c->lambda_idx = calloc((size_t)n + 1, sizeof *c->lambda_idx);
+    if (!c->lambda_keys || !c->lambda_idx) return -1;
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].pathway && p->t[i].numel == 1) {
+            const char *nm = p->t[i].name;
+            if (!strncmp(nm, "pathway.", 8)) nm += 8;
+            char tmp[56];
+            snprintf(tmp, sizeof tmp, "%.55s", nm);
+            char *dot = strrchr(tmp, '.');
+            if (dot && !strcmp(dot, ".scale")) *dot = '\0';
+            snprintf(c->lambda_keys[c->nlambda], 64, "lambda.%s", tmp);
+            c->lambda_idx[c->nlambda++] = i;
+        }
+    return 0;
+}
+
+/* Resolve a plugin by name for a cell; a failure is the cell's error. */
+static int resolve(worker *w, const char *name, int kind, m2pt_loaded *out, char *err, size_t errlen) {
+    return m2pt_plugin_resolve(name, kind, w->exe_dir, out, err, errlen);
+}
+
+/* Trains one claimed cell; writes its merged checkpoint to ckpt and records everything.
+ * Returns 0 done, 1 failed (recorded), 130 interrupted (recorded). */
+static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path, const char *ckpt) {
+    const m2pt_cell *cell = &w->exp->cells[index];
+    cell_run c;
+    memset(&c, 0, sizeof c);
+    c.w = w, c.run_id = run_id, c.cell = cell, c.index = index + 1, c.best_val = NAN, c.last_val = NAN;
+    m2pt_loaded mod = {0}, path = {0};
+    m2pt_kv data = {0}, popts = {0};
+    m2pt_model m;
+    int model_open = 0, rc = 1;
+    char err[1200] = "";
+    for (int i = 0; i < cell->data.n; i++)
+        if (m2pt_kv_set(&data, cell->data.e[i].key, cell->data.e[i].value, cell->data.e[i].origin)) goto out;
+    for (int i = 0; i < cell->pathway_opts.n; i++)
+        if (m2pt_kv_set(&popts, cell->pathway_opts.e[i].key, cell->pathway_opts.e[i].value, cell->pathway_opts.e[i].origin))
+            goto out;
+    if (resolve(w, cell->modality, M2PT_KIND_MODALITY, &mod, err, sizeof err) ||
+        resolve(w, cell->pathway, M2PT_KIND_PATHWAY, &path, err, sizeof err))
+        goto out;
+    m2pt_model_options mo = {.shape = cell->shape, .max_batch = cell->train.batch,
+                             .label_smoothing = (float)cell->train.label_smoothing, .seed = cell->seed,
+                             .aux_path = aux_path};
+    if (m2pt_model_open(&m, mod.desc, &data, "data.", path.desc, &popts, "pathway.", &mo, err, sizeof err)) goto out;
+    model_open = 1;
+    c.m = &m;
+    long n_train = m.mod->split_size(m.mod_inst, M2PT_SPLIT_TRAIN);
+    long steps_per_epoch = cell->train.batch > 0 ? n_train / cell->train.batch : 0;
+    c.steps_total = steps_per_epoch * cell->train.epochs;
+    if (find_lambdas(&c)) goto oom;
+    c.capbuf = (int)(steps_per_epoch * 4 + 16 + c.nlambda);
+    if (!(c.buf = malloc((size_t)c.capbuf * sizeof *c.buf))) goto oom;
+    m2pt_train_config tc = {.epochs = cell->train.epochs, .batch = cell->train.batch, .lr = (float)cell->train.lr,
+                            .min_lr = (float)cell->train.min_lr, .weight_decay = (float)cell->train.weight_decay,
+                            .clip_norm = (float)cell->train.clip, .warmup_epochs = (float)cell->train.warmup_epochs,
+                            .seed = cell->seed, .augment = cell->train.augment};
+    m2pt_trainable t = {.ctx = &c, .fill = run_fill, .forward = run_forward, .backward = run_backward,
+                        .params = &m.params, .on_step = run_step};
+    c.t0 = m2pt_now();
+    int trc = m2pt_train(&t, n_train, &tc, run_epoch, &c, err, sizeof err);
+    double train_seconds = m2pt_now() - c.t0;
+    if (w->opt->progress && !w->opt->quiet) printf("\r\033[K");
+    if (trc < 0 || c.err[0] || c.nonfinite) {
+        if (!err[0] || c.err[0]) snprintf(err, sizeof err, "%s", c.err);
+        goto out;
+    }
+    if (stop_requested) {
+        rc = 130;
+        snprintf(err, sizeof err, "interrupted at epoch %d of %d", c.epochs_done, cell->train.epochs);
+        goto out;
+    }
+    m2pt_eval before = {0}, after = {0};
+    if (m2pt_model_evaluate(&m, M2PT_SPLIT_TEST, &before, err, sizeof err)) goto out;
+    m2pt_model_merge(&m);
+    if (m2pt_model_evaluate(&m, M2PT_SPLIT_TEST, &after, err, sizeof err)) goto out;
+    m2pt_summary sum = {.best_val_acc = c.best_val, .last_val_acc = c.last_val,
+                        .test_acc = (double)after.correct / after.n, .test_acc_unmerged = (double)before.correct / before.n,
+                        .test_loss = after.loss, .params_trainable = (long)m2pt_params_count(&m.params),
+                        .params_inference = (long)m2pt_model_plain_params(&m), .train_seconds = train_seconds,
+                        .wall_seconds = m2pt_now() - c.t0, .epochs_done = c.epochs_done};
+    snprintf(m.summary_json, sizeof m.summary_json,
+             "{\"test_acc\":%.17g,\"best_val_acc\":%.17g,\"last_val_acc\":%.17g,\"train_seconds\":%.17g,"
+             "\"params_trainable\":%ld,\"params_inference\":%ld,\"epochs\":%d}",
+             sum.test_acc, isnan(sum.best_val_acc) ? -1.0 : sum.best_val_acc,
+             isnan(sum.last_val_acc) ? -1.0 : sum.last_val_acc, train_seconds, sum.params_trainable,
+             sum.params_inference, sum.epochs_done);
+    if (m2pt_model_save(&m, ckpt, 1, err, sizeof err)) goto out;
+    char checksum[64];
+    long long bytes;
+    footer_checksum(ckpt, checksum, sizeof checksum, &bytes);
+    if (m2pt_store_finish(w->store, run_id, &sum, ckpt, bytes, checksum, err, sizeof err)) goto out;
+    say(w, "[%d/%d] %s done: test acc %.2f%% (merged; %.2f%% unmerged), %.0fs\n", index + 1, w->exp->ncells, cell->hash,
+        100 * sum.test_acc, 100 * sum.test_acc_unmerged, train_seconds);
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, sizeof err, "out of memory");
+out:
+    if (rc) {
+        char e2[512];
+        const char *status = rc == 130 ? "interrupted" : "failed";
+        if (m2pt_store_fail(w->store, run_id, status, err[0] ? err : "unknown error", e2, sizeof e2))
+            fprintf(stderr, "m2pt run: %s\n", e2);
+        fprintf(stderr, "%sm2pt run: cell %s (%s %s seed %llu) %s: %s\n", w->nworkers > 1 ? "" : "", cell->hash,
+                cell->modality, cell->pathway, (unsigned long long)cell->seed, status, err);
+    }
+    if (model_open) m2pt_model_close(&m);
+    if (mod.handle) m2pt_plugin_unload(&mod);
+    if (path.handle) m2pt_plugin_unload(&path);
+    m2pt_kv_free(&data), m2pt_kv_free(&popts);
+    free(c.buf), free(c.lambda_keys), free(c.lambda_idx);
+    return rc;
+}
+
+/* --- auxiliary models: cached by hash, trained once ---------------------------------------- */
+
+static void aux_path_of(const worker *w, const m2pt_cell *cell, char *out, size_t n) {
+    snprintf(out, n, "%s/aux/%s.ckpt", w->opt->cache_dir, cell->hash);
+}
+
+/* The auxiliary checkpoint exists but this database has no run for it (trained for another
+ * database or experiment): record it as done, with the summary saved in the checkpoint. */
+static int import_aux(worker *w, int index, const char *ckpt) {
+    const m2pt_cell *cell = &w->exp->cells[index];
+    int64_t run_id;
+    m2pt_claim claim;
+    char err[1200];
+    if (m2pt_store_claim(w->store, w->exp_id, cell, 0, 0, &w->prov, &run_id, &claim, err, sizeof err)) {
+        fprintf(stderr, "m2pt run: %s\n", err);
+        return -1;
+    }
+    if (claim != M2PT_CLAIM_RUN) return 0;
+    m2pt_summary sum = {.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
+                        .test_loss = NAN};
+    m2pt_checkpoint c;
+    if (checkpoint_ok(ckpt, &c)) {
+        const char *cfg = m2pt_checkpoint_config(&c);
+        const char *s = strstr(cfg, "\"summary\":");
+        if (s) {
+            s += 10;
+            long v;
+            m2pt_json_get_double(s, "test_acc", &sum.test_acc);
+            m2pt_json_get_double(s, "best_val_acc", &sum.best_val_acc);
+            m2pt_json_get_double(s, "last_val_acc", &sum.last_val_acc);
+            m2pt_json_get_double(s, "train_seconds", &sum.train_seconds);
+            if (!m2pt_json_get_int(s, "params_trainable", &v)) sum.params_trainable = v;
+            if (!m2pt_json_get_int(s, "params_inference", &v)) sum.params_inference = v;
+            if (!m2pt_json_get_int(s, "epochs", &v)) sum.epochs_done = (int)v;
+        }
+        m2pt_checkpoint_close(&c);
+    }
+    char checksum[64];
+    long long bytes;
+    footer_checksum(ckpt, checksum, sizeof checksum, &bytes);
+    if (m2pt_store_finish(w->store, run_id, &sum, ckpt, bytes, checksum, err, sizeof err)) {
+        fprintf(stderr, "m2pt run: %s\n", err);
+        return -1;
+    }
+    say(w, "[%d/%d] %s auxiliary %s seed %llu: reused from the cache (%s)\n", index + 1, w->exp->ncells, cell->hash,
+        cell->modality, (unsigned long long)cell->seed, ckpt);
+    return 0;
+}
+
+/* Make sure auxiliary cell `index` has a checkpoint; train it under the cache lock if not.
+ * Returns 0 (ckpt written to path), 1 failed, 130 interrupted. */
+static int ensure_aux(worker *w, int index, char *path, size_t n) {
+    const m2pt_cell *cell = &w->exp->cells[index];
+    aux_path_of(w, cell, path, n);
+    if (checkpoint_ok(path, NULL)) return m2pt_store_done_run(w->store, cell->hash) ? 0 : (import_aux(w, index, path) ? 1 : 0);
+    char dir[1024], lock[1100];
+    snprintf(dir, sizeof dir, "%s/aux", w->opt->cache_dir);
+    snprintf(lock, sizeof lock, "%s/%s.lock", dir, cell->hash);
+    if (mkdirs(dir)) {
+        fprintf(stderr, "m2pt run: cannot create the cache directory %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "m2pt run: cannot create %s: %s\n", lock, strerror(errno));
+        return 1;
+    }
+    /* Blocks while another process trains this auxiliary model; a process that dies releases
+     * the lock with its descriptors, so the next one takes over. */
+    while (flock(fd, LOCK_EX) && errno == EINTR)
+        if (stop_requested) {
+            close(fd);
+            return 130;
+        }
+    int rc = 0;
+    if (checkpoint_ok(path, NULL)) {
+        rc = m2pt_store_done_run(w->store, cell->hash) ? 0 : (import_aux(w, index, path) ? 1 : 0);
+    } else {
+        int64_t run_id;
+        m2pt_claim claim;
+        char err[1200];
+        /* forced: the database may say done while the cache lost the file */
+        if (m2pt_store_claim(w->store, w->exp_id, cell, 0, 1, &w->prov, &run_id, &claim, err, sizeof err)) {
+            fprintf(stderr, "m2pt run: %s\n", err);
+            rc = 1;
+        } else if (claim == M2PT_CLAIM_BUSY) { /* a live process on another host has it */
+            fprintf(stderr, "m2pt run: auxiliary model %s is being trained by another host's process; "
+                            "run again when it is done\n", cell->hash);
+            rc = 1;
+        } else {
+            say(w, "[%d/%d] %s auxiliary model: %s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
+                cell->modality, (unsigned long long)cell->seed, cell->train.epochs);
+            rc = train_cell(w, index, run_id, NULL, path);
+        }
+    }
+    flock(fd, LOCK_UN);
+    close(fd);
+    return rc;
+}
+
+/* Run (or skip) one cell. Returns 0 done/skipped, 1 failed, 2 busy elsewhere, 130 interrupted. */
+static int do_cell(worker *w, int index) {
+    const m2pt_cell *cell = &w->exp->cells[index];
+    char aux_path[1100] = "", err[1200];
+    int64_t aux_run = 0;
+    if (cell->role == M2PT_ROLE_AUXILIARY) {
+        int rc = ensure_aux(w, index, aux_path, sizeof aux_path);
+        if (!rc) say(w, "[%d/%d] %s auxiliary model ready\n", index + 1, w->exp->ncells, cell->hash);
+        return rc;
+    }
+    if (cell->aux >= 0) {
+        int rc = ensure_aux(w, cell->aux, aux_path, sizeof aux_path);
+        if (rc) {
+            if (rc == 130) return rc;
+            fprintf(stderr, "m2pt run: cell %s skipped: its auxiliary model %s failed\n", cell->hash,
+                    w->exp->cells[cell->aux].hash);
+            return 1;
+        }
+        aux_run = m2pt_store_done_run(w->store, w->exp->cells[cell->aux].hash);
+    }
+    int64_t run_id;
+    m2pt_claim claim;
+    if (m2pt_store_claim(w->store, w->exp_id, cell, aux_run, w->opt->force, &w->prov, &run_id, &claim, err, sizeof err)) {
+        fprintf(stderr, "m2pt run: %s\n", err);
+        return 1;
+    }
+    if (claim == M2PT_CLAIM_DONE) {
+        say(w, "[%d/%d] %s %s/%s seed %llu: done before, skipped\n", index + 1, w->exp->ncells, cell->hash,
+            cell->modality, cell->pathway, (unsigned long long)cell->seed);
+        return 0;
+    }
+    if (claim == M2PT_CLAIM_BUSY) return 2;
+    char dir[1024], ckpt[1100];
+    snprintf(dir, sizeof dir, "%s/runs", w->opt->cache_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", dir, cell->hash);
+    if (mkdirs(dir)) {
+        snprintf(err, sizeof err, "cannot create %s: %s", dir, strerror(errno));
+        m2pt_store_fail(w->store, run_id, "failed", err, err, sizeof err);
+        fprintf(stderr, "m2pt run: %s\n", err);
+        return 1;
+    }
+    say(w, "[%d/%d] %s target %s, pathway %s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
+        cell->modality, cell->pathway, cell->aux_modality ? ", auxiliary " : "", cell->aux_modality ? cell->aux_modality : "",
+        (unsigned long long)cell->seed, cell->train.epochs);
+    return train_cell(w, index, run_id, cell->aux >= 0 ? aux_path : NULL, ckpt);
+}
+
+/* Work through every cell; cells busy in another process are retried until they finish. */
+static int work(worker *w) {
+    const int n = w->exp->ncells;
+    char *pending = calloc((size_t)n, 1);
+    if (!pending) return 1;
+    int result = 0, left = n;
+    memset(pending, 1, (size_t)n);
+    while (left > 0 && !stop_requested) {
+        int progressed = 0;
+        for (int i = 0; i < n && !stop_requested; i++) {
+            if (!pending[i]) continue;
+            /* with several workers, each starts at its own offset so they spread over the cells */
+            int rc = do_cell(w, i);
+            if (rc == 2) continue;
+            pending[i] = 0, left--, progressed = 1;
+            if (rc == 130) result = 130;
+            else if (rc && result != 130) result = 1;
+        }
+        if (left > 0 && !progressed && !stop_requested) sleep(1); /* others are running the rest */
+    }
+    free(pending);
+    if (stop_requested) return 130;
+    return result;
+}
+
+static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_options *o, char *err, size_t errlen) {
+    memset(w, 0, sizeof *w);
+    w->exp = exp, w->opt = o, w->nworkers = o->jobs > 1 ? o->jobs : 1;
+    if (m2pt_store_open(&w->store, o->db_path, 0, err, errlen)) return -1;
+    if (m2pt_store_experiment(w->store, exp, &w->exp_id, err, errlen)) {
+        m2pt_store_close(w->store);
+        return -1;
+    }
+    w->exe_dir = m2pt_exe_dir();
+    if (gethostname(w->host, sizeof w->host)) snprintf(w->host, sizeof w->host, "unknown");
+    w->host[sizeof w->host - 1] = '\0';
+    const char *git = m2pt_git_revision();
+    w->prov = (m2pt_provenance){.git = git, .git_dirty = strstr(git, "dirty") != NULL, .host = w->host,
+                                .m2pt_version = M2PT_VERSION, .plugins = "{}"};
+    return 0;
+}
+
+static void close_worker(worker *w) {
+    m2pt_store_close(w->store);
+    free(w->exe_dir);
+}
+
+/* Remove temporary checkpoint files ("<path>.tmp.<pid>", see checkpoint.h) whose writer died
+ * mid-write (kill -9, power loss): they are never read, but they take space. */
+static void sweep_temp_files(const char *cache_dir) {
+    const char *subs[] = {"aux", "runs"};
+    for (int i = 0; i < 2; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/%s", cache_dir, subs[i]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            const char *t = strstr(e->d_name, ".tmp.");
+            if (!t) continue;
+            char *end;
+            long pid = strtol(t + 5, &end, 10);
+            if (*end || pid <= 0 || (kill((pid_t)pid, 0) == -1 && errno != ESRCH)) continue;
+            if (kill((pid_t)pid, 0) == 0) continue; /* its writer is alive */
+            char path[1400];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+}
+
+int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, char *err, size_t errlen) {
+    install_signals();
+    /* plugins cache generated data under $M2PT_CACHE_DIR/data: keep it with the run's cache */
+    if (setenv("M2PT_CACHE_DIR", o->cache_dir, 1)) {
+        snprintf(err, errlen, "out of memory");
+        return 2;
+    }
+    sweep_temp_files(o->cache_dir);
+    int total = o->threads > 0 ? o->threads : m2pt_threads_count();
+    int jobs = o->jobs > 1 ? o->jobs : 1;
+    if (jobs > exp->ncells) jobs = exp->ncells > 0 ? exp->ncells : 1;
+    int per = total / jobs > 0 ? total / jobs : 1;
+    if (jobs == 1) {
+        m2pt_threads_init(per);
+        worker w;
+        if (open_worker(&w, exp, o, err, errlen)) return 2;
+        int rc = work(&w);
+        close_worker(&w);
+        return rc;
+    }
+    /* Workers: the store (WAL, busy timeout, claims) decides who trains what. Each worker gets
+     * its share of the threads; the parent only waits. */
+    m2pt_threads_shutdown();
+    {   /* create the database and record the experiment before forking */
+        worker w;
+        if (open_worker(&w, exp, o, err, errlen)) return 2;
+        close_worker(&w);
+    }
+    fflush(stdout), fflush(stderr);
+    pid_t pids[256];
+    int started = 0;
+    for (int k = 0; k < jobs && k < 256; k++) {
+        pid_t pid = fork();
+        if (pid < 0) break;
+        if (pid == 0) {
+            m2pt_run_options mine = *o;
+            m2pt_threads_init(per);
+            worker w;
+            char e2[1200];
+            if (open_worker(&w, exp, &mine, e2, sizeof e2)) {
+                fprintf(stderr, "m2pt run: worker %d: %s\n", k, e2);
+                _exit(2);
+            }
+            w.worker = k, w.nworkers = jobs;
+            int rc = work(&w);
+            close_worker(&w);
+            fflush(stdout);
+            _exit(rc);
+        }
+        pids[started++] = pid;
+    }
+    int result = 0;
+    for (int k = 0; k < started; k++) {
+        int st;
+        while (waitpid(pids[k], &st, 0) < 0 && errno == EINTR) {
+        }
+        int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+        if (rc == 130 || stop_requested) result = 130;
+        else if (rc && result == 0) result = rc == 2 ? 1 : rc;
+    }
+    if (started < jobs && result == 0) {
+        snprintf(err, errlen, "could only start %d of %d workers", started, jobs);
+        result = 1;
+    }
+    return result;
+}
