@@ -78,18 +78,19 @@ int split_build(image_inst *m) {
 
     /* test: all of t10k, or a class-balanced subset taken in file order (independent of the
      * seed, so that every run of an experiment is scored on the same images) */
-    const long nt = m->test_count;
-    long k = m->test_size > 0 && m->test_size < nt ? m->test_size : nt;
-    uint8_t *trole = malloc((size_t)nt);
-    int32_t *order = calloc((size_t)(nt > 0 ? nt : 1), sizeof(int32_t));
+    if (m->test_count <= 0) return -1;
+    const size_t nt = (size_t)m->test_count;
+    const long k = m->test_size > 0 && m->test_size < m->test_count ? m->test_size : m->test_count;
+    uint8_t *trole = malloc(nt);
+    int32_t *order = malloc(nt * sizeof(int32_t));
     if (!trole || !order) {
         free(trole), free(order);
         return -1;
     }
-    memset(trole, ROLE_FREE, (size_t)nt);
-    for (long i = 0; i < nt; i++) order[i] = (int32_t)i;
-    take(order, m->test_lb, trole, nt, k, ROLE_VAL);
-    m->split_index[M2PT_SPLIT_TEST] = collect(m, trole, nt, 1u << ROLE_VAL, &m->split_count[M2PT_SPLIT_TEST]);
+    memset(trole, ROLE_FREE, nt);
+    for (size_t i = 0; i < nt; i++) order[i] = (int32_t)i;
+    take(order, m->test_lb, trole, (long)nt, k, ROLE_VAL);
+    m->split_index[M2PT_SPLIT_TEST] = collect(m, trole, (long)nt, 1u << ROLE_VAL, &m->split_count[M2PT_SPLIT_TEST]);
     free(trole), free(order);
     return m->split_index[M2PT_SPLIT_TEST] ? 0 : -1;
 }
