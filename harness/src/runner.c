@@ -189,6 +189,7 @@ typedef struct {
     char *exe_dir;
     int worker, nworkers;
     int failed, interrupted;
+    char *aux_failed; /* [ncells]: auxiliary cells that failed in this run (not retried per target) */
     m2pt_provenance prov;
     char host[256];
 } worker;
@@ -414,6 +415,10 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
 oom:
     snprintf(err, sizeof err, "out of memory");
 out:
+    if (rc && c.nbuf > 0) { /* keep what the unfinished epoch logged: it shows where it failed */
+        char e2[512];
+        if (m2pt_store_metrics(w->store, run_id, c.buf, c.nbuf, e2, sizeof e2)) fprintf(stderr, "m2pt run: %s\n", e2);
+    }
     if (rc) {
         char e2[512];
         const char *status = rc == 130 ? "interrupted" : "failed";
@@ -447,23 +452,31 @@ static int import_aux(worker *w, int index, const char *ckpt) {
         fprintf(stderr, "m2pt run: %s\n", err);
         return -1;
     }
+    if (claim == M2PT_CLAIM_BUSY) return 2; /* its trainer has not committed yet: wait on the lock */
     if (claim != M2PT_CLAIM_RUN) return 0;
     m2pt_summary sum = {.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
                         .test_loss = NAN};
     m2pt_checkpoint c;
     if (checkpoint_ok(ckpt, &c)) {
         const char *cfg = m2pt_checkpoint_config(&c);
-        const char *s = strstr(cfg, "\"summary\":");
-        if (s) {
-            s += 10;
+        const char *start = strstr(cfg, "\"summary\":");
+        char *obj = NULL;
+        if (start) { /* the getters read a whole object: cut the summary's out of the config */
+            start += 10;
+            m2pt_json_cursor cur;
+            m2pt_json_cursor_init(&cur, start, strlen(start));
+            if (!m2pt_json_skip(&cur)) obj = strndup(start, cur.pos);
+        }
+        if (obj) {
             long v;
-            m2pt_json_get_double(s, "test_acc", &sum.test_acc);
-            m2pt_json_get_double(s, "best_val_acc", &sum.best_val_acc);
-            m2pt_json_get_double(s, "last_val_acc", &sum.last_val_acc);
-            m2pt_json_get_double(s, "train_seconds", &sum.train_seconds);
-            if (!m2pt_json_get_int(s, "params_trainable", &v)) sum.params_trainable = v;
-            if (!m2pt_json_get_int(s, "params_inference", &v)) sum.params_inference = v;
-            if (!m2pt_json_get_int(s, "epochs", &v)) sum.epochs_done = (int)v;
+            m2pt_json_get_double(obj, "test_acc", &sum.test_acc);
+            m2pt_json_get_double(obj, "best_val_acc", &sum.best_val_acc);
+            m2pt_json_get_double(obj, "last_val_acc", &sum.last_val_acc);
+            m2pt_json_get_double(obj, "train_seconds", &sum.train_seconds);
+            if (!m2pt_json_get_int(obj, "params_trainable", &v)) sum.params_trainable = v;
+            if (!m2pt_json_get_int(obj, "params_inference", &v)) sum.params_inference = v;
+            if (!m2pt_json_get_int(obj, "epochs", &v)) sum.epochs_done = (int)v;
+            free(obj);
         }
         m2pt_checkpoint_close(&c);
     }
@@ -484,7 +497,11 @@ static int import_aux(worker *w, int index, const char *ckpt) {
 static int ensure_aux(worker *w, int index, char *path, size_t n) {
     const m2pt_cell *cell = &w->exp->cells[index];
     aux_path_of(w, cell, path, n);
-    if (checkpoint_ok(path, NULL)) return m2pt_store_done_run(w->store, cell->hash) ? 0 : (import_aux(w, index, path) ? 1 : 0);
+    if (w->aux_failed[index]) return 1; /* tried in this run already */
+    if (checkpoint_ok(path, NULL)) {
+        int rc = import_aux(w, index, path);
+        if (rc != 2) return rc ? 1 : 0;
+    }
     char dir[1024], lock[1100];
     snprintf(dir, sizeof dir, "%s/aux", w->opt->cache_dir);
     snprintf(lock, sizeof lock, "%s/%s.lock", dir, cell->hash);
@@ -506,7 +523,7 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
         }
     int rc = 0;
     if (checkpoint_ok(path, NULL)) {
-        rc = m2pt_store_done_run(w->store, cell->hash) ? 0 : (import_aux(w, index, path) ? 1 : 0);
+        rc = import_aux(w, index, path) ? 1 : 0; /* under the lock, BUSY means another host */
     } else {
         int64_t run_id;
         m2pt_claim claim;
@@ -527,6 +544,7 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
     }
     flock(fd, LOCK_UN);
     close(fd);
+    if (rc == 1) w->aux_failed[index] = 1;
     return rc;
 }
 
@@ -586,9 +604,10 @@ static int work(worker *w) {
     memset(pending, 1, (size_t)n);
     while (left > 0 && !stop_requested) {
         int progressed = 0;
-        for (int i = 0; i < n && !stop_requested; i++) {
-            if (!pending[i]) continue;
+        for (int k = 0; k < n && !stop_requested; k++) {
             /* with several workers, each starts at its own offset so they spread over the cells */
+            const int i = (k + w->worker) % n;
+            if (!pending[i]) continue;
             int rc = do_cell(w, i);
             if (rc == 2) continue;
             pending[i] = 0, left--, progressed = 1;
@@ -611,6 +630,12 @@ static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_opt
         return -1;
     }
     w->exe_dir = m2pt_exe_dir();
+    w->aux_failed = calloc((size_t)(exp->ncells > 0 ? exp->ncells : 1), 1);
+    if (!w->aux_failed) {
+        snprintf(err, errlen, "out of memory");
+        m2pt_store_close(w->store);
+        return -1;
+    }
     if (gethostname(w->host, sizeof w->host)) snprintf(w->host, sizeof w->host, "unknown");
     w->host[sizeof w->host - 1] = '\0';
     const char *git = m2pt_git_revision();
@@ -622,6 +647,7 @@ static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_opt
 static void close_worker(worker *w) {
     m2pt_store_close(w->store);
     free(w->exe_dir);
+    free(w->aux_failed);
 }
 
 /* Remove temporary checkpoint files ("<path>.tmp.<pid>", see checkpoint.h) whose writer died
