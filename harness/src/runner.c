@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "checkpoint.h"
 #include "json.h"
 #include "loader.h"
@@ -644,6 +646,35 @@ static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_opt
     return 0;
 }
 
+/* The experiment's membership is its current cells: runs of an earlier version of the file
+ * stay in the store (other experiments may share them) but no longer count for this one. */
+static int prune_membership(worker *w, char *err, size_t errlen) {
+    m2pt_strbuf b;
+    m2pt_sb_init(&b);
+    m2pt_sb_puts(&b, "[");
+    for (int i = 0; i < w->exp->ncells; i++) {
+        if (i) m2pt_sb_puts(&b, ",");
+        m2pt_sb_json_string(&b, w->exp->cells[i].hash);
+    }
+    m2pt_sb_puts(&b, "]");
+    sqlite3 *db = m2pt_store_db(w->store);
+    sqlite3_stmt *st = NULL;
+    int rc = b.failed ? SQLITE_NOMEM
+                      : sqlite3_prepare_v2(db,
+                                           "DELETE FROM experiment_runs WHERE experiment_id = ?1 AND run_id IN "
+                                           "(SELECT id FROM runs WHERE cell_hash NOT IN (SELECT value FROM json_each(?2)))",
+                                           -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, w->exp_id);
+        sqlite3_bind_text(st, 2, b.buf, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(st);
+    m2pt_sb_free(&b);
+    if (rc != SQLITE_OK) snprintf(err, errlen, "%s: cannot update the experiment's cells: %s", w->opt->db_path, sqlite3_errstr(rc));
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 static void close_worker(worker *w) {
     m2pt_store_close(w->store);
     free(w->exe_dir);
@@ -691,6 +722,10 @@ int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, c
         m2pt_threads_init(per);
         worker w;
         if (open_worker(&w, exp, o, err, errlen)) return 2;
+        if (prune_membership(&w, err, errlen)) {
+            close_worker(&w);
+            return 2;
+        }
         int rc = work(&w);
         close_worker(&w);
         return rc;
@@ -701,7 +736,9 @@ int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, c
     {   /* create the database and record the experiment before forking */
         worker w;
         if (open_worker(&w, exp, o, err, errlen)) return 2;
+        int prc = prune_membership(&w, err, errlen);
         close_worker(&w);
+        if (prc) return 2;
     }
     fflush(stdout), fflush(stderr);
     pid_t pids[256];
