@@ -9,10 +9,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* e^x for x in [-87, 88]; inputs below are clamped (result ~1e-38), above are not expected. */
+/* e^x for x in [-87, 88]; inputs outside are clamped (below: ~1e-38); NaN propagates. */
 static inline float m2pt_expf(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float n = floorf(x * 1.44269504088896341f + 0.5f);
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    const float n_int = n == n ? n : 0.0f; /* NaN in, NaN out (through r), but no UB in the cast */
     float r = x - n * 0.693145751953125f; /* ln 2 split in two for an exact reduction */
     r = r - n * 1.428606765330187e-06f;
     /* e^r on [-ln2/2, ln2/2]: degree-6 Taylor/Horner, error < 2e-8 relative */
@@ -23,7 +24,7 @@ static inline float m2pt_expf(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    int32_t bits = ((int32_t)n_int + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -345,6 +345,7 @@ static int print_json(m2pt_table *t, FILE *f, int final) {
 /* Drops the complete rows (after they were written). */
 static void drop_rows(m2pt_table *t) {
     size_t n = (size_t)m2pt_table_nrows(t) * (size_t)t->ncols;
+    if (n == 0) return; /* also: cells may still be NULL, and memmove(NULL, ...) is undefined */
     for (size_t i = 0; i < n; i++) free(t->cells[i].text);
     memmove(t->cells, t->cells + n, (t->ncells - n) * sizeof *t->cells);
     t->ncells -= n;
