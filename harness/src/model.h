@@ -37,7 +37,7 @@ typedef struct {
     float *arena, *raw, *logits, *probs, *d_logits, *d_tokens;
     int *labels;
     int batch;
-    char summary_json[512]; /* optional JSON object saved as "summary" in checkpoints */
+    char summary_json[1024]; /* optional JSON object saved as "summary" in checkpoints */
 } m2pt_model;
 
 /* Opens both plugins with their config sections, sets everything up and initialises the

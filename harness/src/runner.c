@@ -79,6 +79,13 @@ static void footer_checksum(const char *path, char *out, size_t n, long long *by
     fclose(f);
 }
 
+/* Text that can go into a JSON string as it is (a host name). */
+static int json_safe(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\') return 0;
+    return 1;
+}
+
 /* ============================================================ plugin oracle for validation */
 
 typedef struct {
@@ -399,12 +406,16 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
                         .test_loss = after.loss, .params_trainable = (long)m2pt_params_count(&m.params),
                         .params_inference = (long)m2pt_model_plain_params(&m), .train_seconds = train_seconds,
                         .wall_seconds = m2pt_now() - c.t0, .epochs_done = c.epochs_done};
+    /* the summary travels with the checkpoint (an auxiliary model imported by another database),
+     * with who wrote it (a run killed before its finish is recovered from it: recover_run) */
     snprintf(m.summary_json, sizeof m.summary_json,
              "{\"test_acc\":%.17g,\"best_val_acc\":%.17g,\"last_val_acc\":%.17g,\"train_seconds\":%.17g,"
-             "\"params_trainable\":%ld,\"params_inference\":%ld,\"epochs\":%d}",
+             "\"params_trainable\":%ld,\"params_inference\":%ld,\"epochs\":%d,\"test_acc_unmerged\":%.17g,"
+             "\"test_loss\":%.17g,\"wall_seconds\":%.17g,\"writer\":{\"host\":\"%s\",\"pid\":%ld,\"run\":%lld}}",
              sum.test_acc, isnan(sum.best_val_acc) ? -1.0 : sum.best_val_acc,
              isnan(sum.last_val_acc) ? -1.0 : sum.last_val_acc, train_seconds, sum.params_trainable,
-             sum.params_inference, sum.epochs_done);
+             sum.params_inference, sum.epochs_done, sum.test_acc_unmerged, isfinite(sum.test_loss) ? sum.test_loss : -1.0,
+             sum.wall_seconds, json_safe(w->host) ? w->host : "", (long)getpid(), (long long)run_id);
     if (m2pt_model_save(&m, ckpt, 1, err, sizeof err)) goto out;
     char checksum[64];
     long long bytes;
@@ -443,6 +454,90 @@ static void aux_path_of(const worker *w, const m2pt_cell *cell, char *out, size_
     snprintf(out, n, "%s/aux/%s.ckpt", w->opt->cache_dir, cell->hash);
 }
 
+/* The summary a checkpoint carries (train_cell writes it) and who wrote it. Values the file
+ * does not hold stay NaN / 0. 0 when the file is a valid checkpoint. */
+typedef struct {
+    m2pt_summary sum;
+    char host[256];
+    long pid;
+    long long run;
+    char checksum[64];
+    long long bytes;
+} ckpt_summary;
+
+static int read_ckpt_summary(const char *ckpt, ckpt_summary *cs) {
+    memset(cs, 0, sizeof *cs);
+    cs->sum = (m2pt_summary){.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
+                             .test_loss = NAN, .train_seconds = NAN, .wall_seconds = NAN};
+    m2pt_checkpoint c;
+    if (!checkpoint_ok(ckpt, &c)) return -1;
+    const char *cfg = m2pt_checkpoint_config(&c);
+    const char *start = strstr(cfg, "\"summary\":");
+    char *obj = NULL, *writer = NULL;
+    if (start) { /* the getters read a whole object: cut the summary's out of the config */
+        start += 10;
+        m2pt_json_cursor cur;
+        m2pt_json_cursor_init(&cur, start, strlen(start));
+        if (!m2pt_json_skip(&cur)) obj = strndup(start, cur.pos);
+    }
+    if (obj) {
+        m2pt_summary *sum = &cs->sum;
+        long v;
+        m2pt_json_get_double(obj, "test_acc", &sum->test_acc);
+        m2pt_json_get_double(obj, "best_val_acc", &sum->best_val_acc);
+        m2pt_json_get_double(obj, "last_val_acc", &sum->last_val_acc);
+        m2pt_json_get_double(obj, "train_seconds", &sum->train_seconds);
+        m2pt_json_get_double(obj, "test_acc_unmerged", &sum->test_acc_unmerged);
+        m2pt_json_get_double(obj, "test_loss", &sum->test_loss);
+        m2pt_json_get_double(obj, "wall_seconds", &sum->wall_seconds);
+        if (sum->best_val_acc < 0) sum->best_val_acc = NAN; /* -1: no validation split */
+        if (sum->last_val_acc < 0) sum->last_val_acc = NAN;
+        if (sum->test_loss < 0) sum->test_loss = NAN;
+        if (!m2pt_json_get_int(obj, "params_trainable", &v)) sum->params_trainable = v;
+        if (!m2pt_json_get_int(obj, "params_inference", &v)) sum->params_inference = v;
+        if (!m2pt_json_get_int(obj, "epochs", &v)) sum->epochs_done = (int)v;
+        const char *ws = strstr(obj, "\"writer\":");
+        if (ws) {
+            ws += 9;
+            m2pt_json_cursor cur;
+            m2pt_json_cursor_init(&cur, ws, strlen(ws));
+            if (!m2pt_json_skip(&cur)) writer = strndup(ws, cur.pos);
+        }
+        if (writer) {
+            long run;
+            if (m2pt_json_get_string(writer, "host", cs->host, sizeof cs->host) ||
+                m2pt_json_get_int(writer, "pid", &cs->pid) || m2pt_json_get_int(writer, "run", &run))
+                cs->pid = 0;
+            else cs->run = run;
+        }
+        free(obj), free(writer);
+    }
+    m2pt_checkpoint_close(&c);
+    footer_checksum(ckpt, cs->checksum, sizeof cs->checksum, &cs->bytes);
+    return 0;
+}
+
+/* A cell whose process was killed after its checkpoint was in place but before the finishing
+ * transaction: its run is still 'running' (stale), its metrics complete. Finish it from the
+ * checkpoint rather than train it again (or, for an auxiliary model, import it without its
+ * metrics). 1 recovered, 0 not this case, -1 on a database error (printed). */
+static int recover_run(worker *w, int index, const ckpt_summary *cs, const char *ckpt) {
+    const m2pt_cell *cell = &w->exp->cells[index];
+    if (cs->pid <= 0 || cs->run <= 0) return 0;
+    int adopted = 0;
+    char err[1200];
+    if (m2pt_store_adopt(w->store, w->exp_id, cs->run, cell->hash, cs->host, cs->pid, &cs->sum, ckpt, cs->bytes,
+                         cs->checksum, &adopted, err, sizeof err)) {
+        fprintf(stderr, "m2pt run: %s\n", err);
+        return -1;
+    }
+    if (adopted)
+        say(w, "[%d/%d] %s %s %s seed %llu: recovered: its process was stopped after saving %s\n", index + 1,
+            w->exp->ncells, cell->hash, cell->role == M2PT_ROLE_AUXILIARY ? "auxiliary" : cell->modality,
+            cell->role == M2PT_ROLE_AUXILIARY ? cell->modality : cell->pathway, (unsigned long long)cell->seed, ckpt);
+    return adopted;
+}
+
 /* The auxiliary checkpoint exists but this database has no run for it (trained for another
  * database or experiment): record it as done, with the summary saved in the checkpoint. */
 static int import_aux(worker *w, int index, const char *ckpt) {
@@ -450,42 +545,20 @@ static int import_aux(worker *w, int index, const char *ckpt) {
     int64_t run_id;
     m2pt_claim claim;
     char err[1200];
+    ckpt_summary cs;
+    int valid = read_ckpt_summary(ckpt, &cs) == 0;
+    if (valid) {
+        int rec = recover_run(w, index, &cs, ckpt);
+        if (rec) return rec > 0 ? 0 : -1;
+    }
     if (m2pt_store_claim(w->store, w->exp_id, cell, 0, 0, &w->prov, &run_id, &claim, err, sizeof err)) {
         fprintf(stderr, "m2pt run: %s\n", err);
         return -1;
     }
     if (claim == M2PT_CLAIM_BUSY) return 2; /* its trainer has not committed yet: wait on the lock */
     if (claim != M2PT_CLAIM_RUN) return 0;
-    m2pt_summary sum = {.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
-                        .test_loss = NAN};
-    m2pt_checkpoint c;
-    if (checkpoint_ok(ckpt, &c)) {
-        const char *cfg = m2pt_checkpoint_config(&c);
-        const char *start = strstr(cfg, "\"summary\":");
-        char *obj = NULL;
-        if (start) { /* the getters read a whole object: cut the summary's out of the config */
-            start += 10;
-            m2pt_json_cursor cur;
-            m2pt_json_cursor_init(&cur, start, strlen(start));
-            if (!m2pt_json_skip(&cur)) obj = strndup(start, cur.pos);
-        }
-        if (obj) {
-            long v;
-            m2pt_json_get_double(obj, "test_acc", &sum.test_acc);
-            m2pt_json_get_double(obj, "best_val_acc", &sum.best_val_acc);
-            m2pt_json_get_double(obj, "last_val_acc", &sum.last_val_acc);
-            m2pt_json_get_double(obj, "train_seconds", &sum.train_seconds);
-            if (!m2pt_json_get_int(obj, "params_trainable", &v)) sum.params_trainable = v;
-            if (!m2pt_json_get_int(obj, "params_inference", &v)) sum.params_inference = v;
-            if (!m2pt_json_get_int(obj, "epochs", &v)) sum.epochs_done = (int)v;
-            free(obj);
-        }
-        m2pt_checkpoint_close(&c);
-    }
-    char checksum[64];
-    long long bytes;
-    footer_checksum(ckpt, checksum, sizeof checksum, &bytes);
-    if (m2pt_store_finish(w->store, run_id, &sum, ckpt, bytes, checksum, err, sizeof err)) {
+    if (!valid) footer_checksum(ckpt, cs.checksum, sizeof cs.checksum, &cs.bytes);
+    if (m2pt_store_finish(w->store, run_id, &cs.sum, ckpt, cs.bytes, cs.checksum, err, sizeof err)) {
         fprintf(stderr, "m2pt run: %s\n", err);
         return -1;
     }
@@ -550,6 +623,18 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
     return rc;
 }
 
+/* Is the cell's run in this database 'running' (someone trains it, or a killed process left it)? */
+static int stale_candidate(worker *w, const char *hash) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(m2pt_store_db(w->store), "SELECT 1 FROM runs WHERE cell_hash = ?1 AND status = 'running'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
 /* Run (or skip) one cell. Returns 0 done/skipped, 1 failed, 2 busy elsewhere, 130 interrupted. */
 static int do_cell(worker *w, int index) {
     const m2pt_cell *cell = &w->exp->cells[index];
@@ -572,6 +657,14 @@ static int do_cell(worker *w, int index) {
     }
     int64_t run_id;
     m2pt_claim claim;
+    char dir[1024], ckpt[1100];
+    snprintf(dir, sizeof dir, "%s/runs", w->opt->cache_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", dir, cell->hash);
+    if (!w->opt->force && stale_candidate(w, cell->hash)) {
+        ckpt_summary cs;
+        int rec = read_ckpt_summary(ckpt, &cs) ? 0 : recover_run(w, index, &cs, ckpt);
+        if (rec) return rec > 0 ? 0 : 1;
+    }
     if (m2pt_store_claim(w->store, w->exp_id, cell, aux_run, w->opt->force, &w->prov, &run_id, &claim, err, sizeof err)) {
         fprintf(stderr, "m2pt run: %s\n", err);
         return 1;
@@ -582,9 +675,6 @@ static int do_cell(worker *w, int index) {
         return 0;
     }
     if (claim == M2PT_CLAIM_BUSY) return 2;
-    char dir[1024], ckpt[1100];
-    snprintf(dir, sizeof dir, "%s/runs", w->opt->cache_dir);
-    snprintf(ckpt, sizeof ckpt, "%s/%s.ckpt", dir, cell->hash);
     if (mkdirs(dir)) {
         snprintf(err, sizeof err, "cannot create %s: %s", dir, strerror(errno));
         m2pt_store_fail(w->store, run_id, "failed", err, err, sizeof err);

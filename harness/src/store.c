@@ -613,21 +613,32 @@ typedef struct {
     char status[16];
     long long pid;
     char host[256];
+    char started[32];
+    char hash[24];
 } run_state;
 
-static int lookup_run(m2pt_store *s, const char *hash, run_state *r, char *err, size_t n) {
+/* The row by cell hash (hash != NULL) or by id. */
+static int lookup_row(m2pt_store *s, const char *hash, int64_t id, run_state *r, char *err, size_t n) {
     sqlite3_stmt *st;
     memset(r, 0, sizeof *r);
-    if (prepare(s, "SELECT id, status, pid, host FROM runs WHERE cell_hash = ?1", &st, err, n)) return -1;
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    if (prepare(s,
+                hash ? "SELECT id, status, pid, host, started, cell_hash FROM runs WHERE cell_hash = ?1"
+                     : "SELECT id, status, pid, host, started, cell_hash FROM runs WHERE id = ?1",
+                &st, err, n))
+        return -1;
+    if (hash) sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    else sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         r->found = 1;
         r->id = sqlite3_column_int64(st, 0);
-        const unsigned char *status = sqlite3_column_text(st, 1), *host = sqlite3_column_text(st, 3);
+        const unsigned char *status = sqlite3_column_text(st, 1), *host = sqlite3_column_text(st, 3),
+                            *started = sqlite3_column_text(st, 4), *h = sqlite3_column_text(st, 5);
         snprintf(r->status, sizeof r->status, "%s", status ? (const char *)status : "");
         r->pid = sqlite3_column_int64(st, 2);
         snprintf(r->host, sizeof r->host, "%s", host ? (const char *)host : "");
+        snprintf(r->started, sizeof r->started, "%s", started ? (const char *)started : "");
+        snprintf(r->hash, sizeof r->hash, "%s", h ? (const char *)h : "");
     } else if (rc != SQLITE_DONE) {
         dberr(s, err, n, "cannot look up the run");
     }
@@ -635,16 +646,66 @@ static int lookup_run(m2pt_store *s, const char *hash, run_state *r, char *err, 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int pid_alive(long long pid) {
+static int lookup_run(m2pt_store *s, const char *hash, run_state *r, char *err, size_t n) {
+    return lookup_row(s, hash, 0, r, err, n);
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.SSS]" (UTC, as the store writes it) in seconds since the epoch, or -1. */
+static double utc_seconds(const char *t) {
+    int y, mo, d, h, mi;
+    double sec;
+    if (!t || sscanf(t, "%4d-%2d-%2d %2d:%2d:%lf", &y, &mo, &d, &h, &mi, &sec) != 6 || mo < 1 || mo > 12) return -1;
+    y -= mo <= 2; /* days from civil (H. Hinnant) */
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400, doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    return (double)days * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+}
+
+/* When process pid started, in seconds since the epoch (Linux /proc), or -1 when unknown. */
+static double process_started(long long pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    unsigned long long ticks = 0;
+    /* after ") " come fields 3 (state) ... 22 (starttime, clock ticks after boot) */
+    for (int field = 3; p && field <= 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (p && field == 22 && sscanf(p + 1, "%llu", &ticks) != 1) p = NULL;
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!p || hz <= 0 || !(f = fopen("/proc/stat", "r"))) return -1;
+    double boot = -1;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "btime ", 6)) boot = strtod(line + 6, NULL);
+    fclose(f);
+    return boot < 0 ? -1 : boot + (double)ticks / (double)hz;
+}
+
+/* A process started this long after a run was claimed cannot be the one that claimed it. The
+ * margin absorbs the coarse boot time of /proc and small clock corrections. */
+#define PID_REUSE_MARGIN 30.0
+
+/* Is the process that claimed a run (its pid, and the claim's time) still alive? A pid that
+ * exists but belongs to a process started after the claim was reused: the claimant is gone. */
+static int pid_alive(long long pid, const char *claimed) {
     if (pid <= 0 || pid != (long long)(pid_t)pid) return 0;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    if (!(kill((pid_t)pid, 0) == 0 || errno == EPERM)) return 0;
+    double born = process_started(pid), at = utc_seconds(claimed);
+    return !(born >= 0 && at >= 0 && born > at + PID_REUSE_MARGIN);
 }
 
 /* A running row is somebody's live run unless it was started on this host by a process that
  * is gone. Rows of other hosts cannot be checked: they count as live. */
 static int running_elsewhere(const m2pt_store *s, const run_state *r, const m2pt_provenance *prov) {
     int this_host = !strcmp(r->host, s->host) || (prov && prov->host && !strcmp(r->host, prov->host));
-    return !this_host || pid_alive(r->pid);
+    return !this_host || pid_alive(r->pid, r->started);
 }
 
 static int link_experiment(m2pt_store *s, int64_t exp_id, int64_t run_id, char *err, size_t n) {
@@ -885,4 +946,28 @@ int64_t m2pt_store_done_run(m2pt_store *s, const char *cell_hash) {
     int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     return id;
+}
+
+int m2pt_store_adopt(m2pt_store *s, int64_t experiment_id, int64_t run_id, const char *cell_hash, const char *host,
+                     long long pid, const m2pt_summary *sum, const char *ckpt, long long bytes, const char *checksum,
+                     int *adopted, char *err, size_t errlen) {
+    if (!s || !sum || !cell_hash || !host || !adopted) return errf(err, errlen, "store: bad adopt arguments");
+    *adopted = 0;
+    if (run_id <= 0 || pid <= 0) return 0;
+    if (begin(s, err, errlen)) return -1;
+    run_state r;
+    if (lookup_row(s, NULL, run_id, &r, err, errlen)) return abort_tx(s);
+    /* the very attempt that wrote the checkpoint: same row, cell, host and pid, and gone */
+    if (!r.found || strcmp(r.hash, cell_hash) || strcmp(r.status, "running") || strcmp(r.host, host) ||
+        strcmp(r.host, s->host) || r.pid != pid || pid_alive(r.pid, r.started)) {
+        rollback(s);
+        return 0;
+    }
+    if (link_experiment(s, experiment_id, run_id, err, errlen) || insert_summary(s, run_id, sum, err, errlen) ||
+        (ckpt && insert_artifact(s, run_id, ckpt, bytes, checksum, err, errlen)) ||
+        set_status(s, run_id, "done", NULL, err, errlen))
+        return abort_tx(s);
+    if (commit(s, err, errlen)) return -1;
+    *adopted = 1;
+    return 0;
 }

@@ -81,6 +81,16 @@ int m2pt_store_finish(m2pt_store *s, int64_t run_id, const m2pt_summary *sum, co
 /* status: "failed" or "interrupted"; error: one line. */
 int m2pt_store_fail(m2pt_store *s, int64_t run_id, const char *status, const char *error, char *err, size_t errlen);
 
+/* Recovers a run killed after its checkpoint was in place but before its finish committed:
+ * when run `run_id` is still 'running' for cell `cell_hash`, was started on this host by
+ * process `pid` (host and pid as the checkpoint records its writer) and that process is gone,
+ * it is finished as m2pt_store_finish would have (summary, artifact, done; linked to the
+ * experiment), keeping the metrics it logged, and *adopted = 1. Otherwise nothing changes and
+ * *adopted = 0. One transaction. */
+int m2pt_store_adopt(m2pt_store *s, int64_t experiment_id, int64_t run_id, const char *cell_hash, const char *host,
+                     long long pid, const m2pt_summary *sum, const char *ckpt, long long bytes, const char *checksum,
+                     int *adopted, char *err, size_t errlen);
+
 /* The done auxiliary run with this cell hash, if any (0 otherwise). */
 int64_t m2pt_store_done_run(m2pt_store *s, const char *cell_hash);
 
