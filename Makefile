@@ -100,6 +100,12 @@ $(BUILD)/tests/bad_plugins/%.so: tests/bad_plugins/%.c harness/include/m2pt/plug
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(PLUGIN_CFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) $< -o $@
 
+# A pathway that injects NaN/Inf into a chosen training step (tests/test_numerics.c).
+FAULT_PLUGINS := $(patsubst tests/fault_plugins/%.c,$(BUILD)/tests/fault_plugins/%.so,$(wildcard tests/fault_plugins/*.c))
+$(BUILD)/tests/fault_plugins/%.so: tests/fault_plugins/%.c harness/include/m2pt/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(PLUGIN_CFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) $< -lm -o $@
+
 # A staged install (make install DESTDIR=$(BUILD)/stage): what an out-of-tree plugin author
 # sees. tests/out_of_tree/check.sh builds its example plugin against it with pkg-config.
 STAGE := $(abspath $(BUILD)/stage)
@@ -138,7 +144,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 
-check: $(TEST_BIN) $(PLUGINS) $(BAD_PLUGINS) $(BUILD)/m2pt $(BUILD)/stage.done
+check: $(TEST_BIN) $(PLUGINS) $(BAD_PLUGINS) $(FAULT_PLUGINS) $(BUILD)/m2pt $(BUILD)/stage.done
 	@pass=0; fail=0; failed=""; \
 	for t in $(TEST_BIN) $(TEST_SCRIPTS); do \
 	  echo "=== $$t"; \

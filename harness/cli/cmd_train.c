@@ -114,6 +114,14 @@ static int t_fill(void *p, const long *index, int n, int augment, uint64_t seed,
 static float t_forward(void *p, int n) { return m2pt_model_forward(p, n); }
 static void t_backward(void *p) { m2pt_model_backward(p); }
 
+/* A NaN or infinite loss or gradient stops training at that step (message in step_error). */
+static char step_error[256];
+static int t_step(void *p, long step, int epoch, float loss, float lr, float grad_norm) {
+    const char *plugin = m2pt_model_error(p); /* a plugin's error makes the loss NaN: say why */
+    if (plugin) return snprintf(step_error, sizeof step_error, "%s", plugin), 1;
+    return m2pt_nonfinite_step(step, epoch, loss, grad_norm, step_error, sizeof step_error);
+}
+
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig, interrupted = 1; }
 
@@ -223,14 +231,15 @@ int cmd_train(int argc, char **argv) {
     m2pt_train_config tc = {.epochs = (int)o.epochs, .batch = (int)o.batch, .lr = (float)o.lr,
                             .min_lr = (float)o.min_lr, .weight_decay = (float)o.wd, .clip_norm = (float)o.clip,
                             .warmup_epochs = (float)o.warmup, .seed = (uint64_t)o.seed, .augment = o.augment};
-    m2pt_trainable t = {.ctx = &m, .fill = t_fill, .forward = t_forward, .backward = t_backward, .params = &m.params};
+    m2pt_trainable t = {.ctx = &m, .fill = t_fill, .forward = t_forward, .backward = t_backward, .params = &m.params,
+                        .on_step = t_step};
     epoch_ctx ec = {&m, 0, ""};
     signal(SIGINT, on_sigint);
     double t1 = m2pt_now();
     rc = m2pt_train(&t, n_train, &tc, on_epoch, &ec, err, sizeof err) || ec.failed;
     signal(SIGINT, SIG_DFL);
     if (rc) {
-        fprintf(stderr, "m2pt train: %s\n", ec.failed ? ec.err : err);
+        fprintf(stderr, "m2pt train: %s\n", ec.failed ? ec.err : step_error[0] ? step_error : err);
         rc = 1;
     } else {
         printf("training took %.1fs\n", m2pt_now() - t1);

@@ -276,10 +276,12 @@ static int run_step(void *p, long step, int epoch, float loss, float lr, float g
     double el = m2pt_now() - c->t0;
     push(c, "samples_per_s", step, 0, el > 0 ? (double)step * c->cell->train.batch / el : 0);
     progress_line(c, step, epoch, loss);
-    if (!isfinite(loss)) {
+    if (m2pt_model_error(c->m)) { /* a plugin's error (its loss is NaN): its message, not "NaN" */
+        snprintf(c->err, sizeof c->err, "%s", m2pt_model_error(c->m));
+        return 1;
+    }
+    if (m2pt_nonfinite_step(step, epoch, loss, gnorm, c->err, sizeof c->err)) { /* NaN/Inf: stop at once */
         c->nonfinite = 1;
-        snprintf(c->err, sizeof c->err, "loss became %s at step %ld (epoch %d): lower the learning rate?",
-                 isnan(loss) ? "NaN" : "infinite", step, epoch);
         return 1;
     }
     return stop_requested != 0;

@@ -1,5 +1,6 @@
 #include "trainer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,18 @@ int m2pt_argmax(const float *v, int n) {
     for (int i = 1; i < n; i++)
         if (v[i] > v[best]) best = i;
     return best;
+}
+
+int m2pt_nonfinite_step(long step, int epoch, float loss, float grad_norm, char *err, size_t errlen) {
+    if (!isfinite(loss))
+        snprintf(err, errlen, "loss became %s at step %ld (epoch %d): lower the learning rate?",
+                 isnan(loss) ? "NaN" : "infinite", step, epoch);
+    else if (!isfinite(grad_norm))
+        snprintf(err, errlen, "gradient became %s at step %ld (epoch %d; the loss was %.4g): lower the learning rate?",
+                 isnan(grad_norm) ? "NaN" : "infinite", step, epoch, (double)loss);
+    else
+        return 0;
+    return 1;
 }
 
 int m2pt_train(const m2pt_trainable *t, long n, const m2pt_train_config *cfg, m2pt_epoch_fn on_epoch, void *ctx,

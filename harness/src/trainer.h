@@ -57,6 +57,11 @@ int m2pt_train_arrays(m2pt_vit *m, const m2pt_train_config *cfg, const float *im
 /* Top-1 accuracy over n samples in batches of at most m->max_batch; mean loss into *loss. */
 float m2pt_eval_arrays(m2pt_vit *m, const float *images, const int *labels, int n, float *loss);
 
+/* A training step whose loss or gradient norm is NaN or infinite: describes it in err ("loss
+ * became NaN at step 9 (epoch 1): ...", "gradient became infinite at step 5 ...") and returns 1;
+ * 0 when both are finite. For on_step callbacks: a diverging run stops at that very step. */
+int m2pt_nonfinite_step(long step, int epoch, float loss, float grad_norm, char *err, size_t errlen);
+
 /* Index of the largest of n values (first on ties). */
 int m2pt_argmax(const float *v, int n);
 
