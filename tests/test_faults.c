@@ -13,11 +13,11 @@
  *     checkpoint's file, size and CRC32 as recorded; no temporary files; and every summary value,
  *     every metric (timings aside) and every tensor of every checkpoint equal to the reference
  *     run's. M2PT_FAULT_SEED reproduces a sequence of delays (the seed is printed).
- *  2. test_aux_killed_before_finish: an auxiliary run killed after its checkpoint was in
- *     place but before its finishing transaction: the next run recovers it from the checkpoint
- *     without losing the metrics it logged (and without training it again).
- *  3. test_target_killed_before_finish: the same for a target cell: recovered, not retrained.
- *  4. test_pid_reused: a stale run whose pid now belongs to another (newer) live process is
+ *  2. test_killed_before_finish: an auxiliary and a target run killed after their checkpoint
+ *     was in place but before their finishing transaction: the next run recovers them from the
+ *     checkpoints, keeping the metrics they logged, and trains nothing again (the auxiliary run
+ *     used to lose its metrics, the target run was trained again).
+ *  3. test_pid_reused: a stale run whose pid now belongs to another (newer) live process is
  *     restarted; it used to count as busy forever, and `m2pt run` waited for it forever.
  *
  * A failed test keeps its directory (the path is printed); M2PT_KEEP_TMP=1 keeps them all. */
@@ -368,7 +368,7 @@ static void test_random_kills(void **state) {
     e->passed = 1;
 }
 
-/* ================================================================ 2-3. killed before finish */
+/* ================================================================ 2. killed before finish */
 
 /* Runs tests/grid/tiny.yaml (1 auxiliary + 2 reparam target runs) into the test's database. */
 static void run_tiny(t_env *e, const char *expect_out, const char *expect_absent) {
@@ -403,59 +403,76 @@ static void unfinish(const char *db, long long id) {
     t_exec(db, sql);
 }
 
-static void test_killed_before_finish(t_env *e, const char *role) {
+typedef struct {
+    long long id, metrics;
+    char *metrics_text, *summary, *artifact;
+} run_snap;
+
+static void snap(const char *db, long long id, run_snap *r) {
+    r->id = id;
+    r->metrics = t_qi(db, "SELECT count(*) FROM metrics WHERE run_id = %lld", id);
+    r->metrics_text = t_qdump(db, "SELECT key, step, epoch, value FROM metrics WHERE run_id = %lld ORDER BY rowid", id);
+    r->summary = t_qdump(db,
+                         "SELECT best_val_acc, last_val_acc, test_acc, test_acc_unmerged, test_loss,"
+                         " params_trainable, params_inference, epochs_done FROM summary WHERE run_id = %lld", id);
+    r->artifact = t_qdump(db, "SELECT path, bytes, checksum FROM artifacts WHERE run_id = %lld", id);
+}
+
+static void snap_free(run_snap *r) { free(r->metrics_text), free(r->summary), free(r->artifact); }
+
+/* An auxiliary and a target run, both killed between their checkpoint's rename and their
+ * finishing transaction. */
+static void test_killed_before_finish(void **state) {
+    t_env *e = *state;
     run_tiny(e, NULL, NULL);
-    long long id = t_qi(e->db, "SELECT min(id) FROM runs WHERE role = %Q", role);
-    char *before = t_qdump(e->db, "SELECT key, step, epoch, value FROM metrics WHERE run_id = %lld ORDER BY rowid", id);
-    char *summary = t_qdump(e->db,
-                            "SELECT best_val_acc, last_val_acc, test_acc, test_acc_unmerged, test_loss,"
-                            " params_trainable, params_inference, epochs_done FROM summary WHERE run_id = %lld", id);
-    char *artifact = t_qdump(e->db, "SELECT path, bytes, checksum FROM artifacts WHERE run_id = %lld", id);
-    long long metrics = t_qi(e->db, "SELECT count(*) FROM metrics WHERE run_id = %lld", id);
-    assert_true(metrics > 10);
-    /* the process that trained it has exited: its pid is not alive (unless reused: then the
-     * test below would see 'busy', so make sure) */
-    long long pid = t_qi(e->db, "SELECT pid FROM runs WHERE id = %lld", id);
-    assert_true(kill((pid_t)pid, 0) == -1 && errno == ESRCH);
-    unfinish(e->db, id);
+    run_snap r[2];
+    snap(e->db, t_qi(e->db, "SELECT min(id) FROM runs WHERE role = 'auxiliary'"), &r[0]);
+    snap(e->db, t_qi(e->db, "SELECT min(id) FROM runs WHERE role = 'target'"), &r[1]);
+    for (int i = 0; i < 2; i++) {
+        assert_true(r[i].metrics > 10);
+        /* the process that trained them has exited: its pid is not alive */
+        long long pid = t_qi(e->db, "SELECT pid FROM runs WHERE id = %lld", r[i].id);
+        assert_true(kill((pid_t)pid, 0) == -1 && errno == ESRCH);
+        unfinish(e->db, r[i].id);
+    }
     expect_consistent(e->db);
 
-    /* the next run finds the checkpoint that attempt wrote: done, with everything it logged,
-     * and nothing trained again */
+    /* the next run finds the checkpoints those attempts wrote: done, with everything they
+     * logged, and nothing trained again */
     run_tiny(e, "all cells done", "epoch ");
-    t_expect_q(e->db, 1, "SELECT status = 'done' AND attempt = 1 AND error IS NULL FROM runs WHERE id = %lld", id);
-    t_expect_q(e->db, metrics, "SELECT count(*) FROM metrics WHERE run_id = %lld", id);
-    char *after = t_qdump(e->db, "SELECT key, step, epoch, value FROM metrics WHERE run_id = %lld ORDER BY rowid", id);
-    assert_string_equal(after, before);
-    char *summary2 = t_qdump(e->db,
-                             "SELECT best_val_acc, last_val_acc, test_acc, test_acc_unmerged, test_loss,"
-                             " params_trainable, params_inference, epochs_done FROM summary WHERE run_id = %lld", id);
-    assert_string_equal(summary2, summary);
-    char *artifact2 = t_qdump(e->db, "SELECT path, bytes, checksum FROM artifacts WHERE run_id = %lld", id);
-    assert_string_equal(artifact2, artifact);
+    for (int i = 0; i < 2; i++) {
+        run_snap a;
+        t_expect_q(e->db, 1, "SELECT status = 'done' AND attempt = 1 AND error IS NULL FROM runs WHERE id = %lld",
+                   r[i].id);
+        snap(e->db, r[i].id, &a);
+        assert_int_equal(a.metrics, r[i].metrics);
+        assert_string_equal(a.metrics_text, r[i].metrics_text);
+        assert_string_equal(a.summary, r[i].summary);
+        assert_string_equal(a.artifact, r[i].artifact);
+        snap_free(&a);
+    }
     t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
     expect_consistent(e->db);
     expect_metrics_complete(e->db);
 
-    /* a checkpoint written by another attempt (another pid) is not adopted: that row restarts */
-    unfinish(e->db, id);
+    /* a checkpoint written by another attempt (another pid) is not adopted: the runs restart
+     * (the auxiliary one is imported from its checkpoint, the target one trained again) */
     char sql[200];
-    snprintf(sql, sizeof sql, "UPDATE runs SET pid = %ld WHERE id = %lld", dead_pid(), id);
-    t_exec(e->db, sql);
+    for (int i = 0; i < 2; i++) {
+        unfinish(e->db, r[i].id);
+        snprintf(sql, sizeof sql, "UPDATE runs SET pid = %ld WHERE id = %lld", dead_pid(), r[i].id);
+        t_exec(e->db, sql);
+    }
     run_tiny(e, "all cells done", NULL);
-    t_expect_q(e->db, 1, "SELECT status = 'done' AND error IS NULL FROM runs WHERE id = %lld", id);
-    if (!strcmp(role, "target")) /* trained again: attempt 2, a complete set of metrics */
-        t_expect_q(e->db, 2, "SELECT attempt FROM runs WHERE id = %lld", id);
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE status = 'done' AND error IS NULL AND attempt = 2");
+    t_expect_q(e->db, r[1].metrics, "SELECT count(*) FROM metrics WHERE run_id = %lld", r[1].id);
     expect_consistent(e->db);
     expect_metrics_ordered(e->db);
-    free(before), free(after), free(summary), free(summary2), free(artifact), free(artifact2);
+    snap_free(&r[0]), snap_free(&r[1]);
     e->passed = 1;
 }
 
-static void test_aux_killed_before_finish(void **state) { test_killed_before_finish(*state, "auxiliary"); }
-static void test_target_killed_before_finish(void **state) { test_killed_before_finish(*state, "target"); }
-
-/* ================================================================ 4. a reused pid */
+/* ================================================================ 3. a reused pid */
 
 static void test_pid_reused(void **state) {
     t_env *e = *state;
@@ -528,8 +545,7 @@ int main(int argc, char **argv) {
     snprintf(gridfile, sizeof gridfile, "%s/faults/grid.yaml", t_data);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_random_kills, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_aux_killed_before_finish, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_target_killed_before_finish, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_before_finish, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_pid_reused, t_setup, t_teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* m2pt: the command-line entry point. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,9 @@ int cli_threads(const char *cmd, long threads) {
 }
 
 int main(int argc, char **argv) {
+    /* A write beyond the file-size limit (ulimit -f) fails with EFBIG, reported like a full
+     * disk, instead of killing the process with SIGXFSZ half-way through. */
+    signal(SIGXFSZ, SIG_IGN);
     m2pt_blas_select_kernel(argv);
     if (argc < 2) {
         usage(stderr);

@@ -201,7 +201,20 @@ typedef struct {
     char *aux_failed; /* [ncells]: auxiliary cells that failed in this run (not retried per target) */
     m2pt_provenance prov;
     char host[256];
+    char fatal[1200]; /* set: the database or the cache cannot be written; the grid stops (exit 2) */
 } worker;
+
+/* A fault of the machine, not of a cell: the database or the cache cannot be written (disk
+ * full, file too large, read-only, permissions). Every further cell would fail the same way,
+ * so the grid stops and m2pt run exits 2 with this one message; the cell in progress is left
+ * to restart on the next run. The first message is kept. */
+static void set_fatal(worker *w, const char *fmt, ...) {
+    if (w->fatal[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->fatal, sizeof w->fatal, fmt, ap);
+    va_end(ap);
+}
 
 static void say(const worker *w, const char *fmt, ...) {
     if (w->opt->quiet) return;
@@ -230,6 +243,7 @@ typedef struct {
     int *lambda_idx, nlambda;
     double best_val, last_val;
     int epochs_done, nonfinite;
+    int resource; /* stopped because the store could not record its metrics */
     char err[1200];
 } cell_run;
 
@@ -307,8 +321,13 @@ static int run_epoch(void *p, const m2pt_epoch_stats *s) {
     c->correct = c->seen = 0;
     c->epochs_done = s->epoch;
     char err[512];
-    if (m2pt_store_metrics(c->w->store, c->run_id, c->buf, c->nbuf, err, sizeof err))
-        fprintf(stderr, "m2pt run: %s (metrics of epoch %d not recorded)\n", err, s->epoch);
+    if (m2pt_store_metrics(c->w->store, c->run_id, c->buf, c->nbuf, err, sizeof err)) {
+        /* a run is never done with metrics missing: stop (the grid too, see set_fatal) */
+        snprintf(c->err, sizeof c->err, "%s (metrics of epoch %d could not be recorded)", err, s->epoch);
+        c->resource = 1;
+        c->nbuf = 0;
+        return 1;
+    }
     c->nbuf = 0;
     const worker *w = c->w;
     if (!w->opt->quiet) {
@@ -390,6 +409,10 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
     int trc = m2pt_train(&t, n_train, &tc, run_epoch, &c, err, sizeof err);
     double train_seconds = m2pt_now() - c.t0;
     if (w->opt->progress && !w->opt->quiet) printf("\r\033[K");
+    if (c.resource) {
+        snprintf(err, sizeof err, "%s", c.err);
+        goto resource;
+    }
     if (trc < 0 || c.err[0] || c.nonfinite) {
         if (!err[0] || c.err[0]) snprintf(err, sizeof err, "%s", c.err);
         goto out;
@@ -418,29 +441,37 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
              isnan(sum.last_val_acc) ? -1.0 : sum.last_val_acc, train_seconds, sum.params_trainable,
              sum.params_inference, sum.epochs_done, sum.test_acc_unmerged, isfinite(sum.test_loss) ? sum.test_loss : -1.0,
              sum.wall_seconds, json_safe(w->host) ? w->host : "", (long)getpid(), (long long)run_id);
-    if (m2pt_model_save(&m, ckpt, 1, err, sizeof err)) goto out;
+    if (m2pt_model_save(&m, ckpt, 1, err, sizeof err)) goto resource; /* the cache cannot be written */
     char checksum[64];
     long long bytes;
     footer_checksum(ckpt, checksum, sizeof checksum, &bytes);
-    if (m2pt_store_finish(w->store, run_id, &sum, ckpt, bytes, checksum, err, sizeof err)) goto out;
+    if (m2pt_store_finish(w->store, run_id, &sum, ckpt, bytes, checksum, err, sizeof err)) goto resource;
     say(w, "[%d/%d] %s done: test acc %.2f%% (merged; %.2f%% unmerged), %.0fs\n", index + 1, w->exp->ncells, cell->hash,
         100 * sum.test_acc, 100 * sum.test_acc_unmerged, train_seconds);
     rc = 0;
     goto out;
+resource:
+    /* not the cell's fault: stop the grid; the run is left to restart (interrupted, or still
+     * 'running' when even that cannot be recorded) */
+    set_fatal(w, "%s", err);
+    rc = 130;
+    goto out;
 oom:
     snprintf(err, sizeof err, "out of memory");
 out:
-    if (rc && c.nbuf > 0) { /* keep what the unfinished epoch logged: it shows where it failed */
+    if (rc && c.nbuf > 0 && !w->fatal[0]) { /* keep what the unfinished epoch logged: it shows where it failed */
         char e2[512];
         if (m2pt_store_metrics(w->store, run_id, c.buf, c.nbuf, e2, sizeof e2)) fprintf(stderr, "m2pt run: %s\n", e2);
     }
     if (rc) {
         char e2[512];
         const char *status = rc == 130 ? "interrupted" : "failed";
-        if (m2pt_store_fail(w->store, run_id, status, err[0] ? err : "unknown error", e2, sizeof e2))
-            fprintf(stderr, "m2pt run: %s\n", e2);
-        fprintf(stderr, "%sm2pt run: cell %s (%s %s seed %llu) %s: %s\n", w->nworkers > 1 ? "" : "", cell->hash,
-                cell->modality, cell->pathway, (unsigned long long)cell->seed, status, err);
+        int fatal = w->fatal[0] != 0;
+        if (m2pt_store_fail(w->store, run_id, status, err[0] ? err : "unknown error", e2, sizeof e2) && !fatal)
+            set_fatal(w, "%s", e2); /* its failure cannot be recorded: the database is not writable */
+        if (!fatal) /* a fatal fault is reported once, by m2pt run */
+            fprintf(stderr, "%sm2pt run: cell %s (%s %s seed %llu) %s: %s\n", w->nworkers > 1 ? "" : "", cell->hash,
+                    cell->modality, cell->pathway, (unsigned long long)cell->seed, status, err);
     }
     if (model_open) m2pt_model_close(&m);
     if (mod.handle) m2pt_plugin_unload(&mod);
@@ -530,7 +561,7 @@ static int recover_run(worker *w, int index, const ckpt_summary *cs, const char 
     char err[1200];
     if (m2pt_store_adopt(w->store, w->exp_id, cs->run, cell->hash, cs->host, cs->pid, &cs->sum, ckpt, cs->bytes,
                          cs->checksum, &adopted, err, sizeof err)) {
-        fprintf(stderr, "m2pt run: %s\n", err);
+        set_fatal(w, "%s", err);
         return -1;
     }
     if (adopted)
@@ -554,14 +585,14 @@ static int import_aux(worker *w, int index, const char *ckpt) {
         if (rec) return rec > 0 ? 0 : -1;
     }
     if (m2pt_store_claim(w->store, w->exp_id, cell, 0, 0, &w->prov, &run_id, &claim, err, sizeof err)) {
-        fprintf(stderr, "m2pt run: %s\n", err);
+        set_fatal(w, "%s", err);
         return -1;
     }
     if (claim == M2PT_CLAIM_BUSY) return 2; /* its trainer has not committed yet: wait on the lock */
     if (claim != M2PT_CLAIM_RUN) return 0;
     if (!valid) footer_checksum(ckpt, cs.checksum, sizeof cs.checksum, &cs.bytes);
     if (m2pt_store_finish(w->store, run_id, &cs.sum, ckpt, cs.bytes, cs.checksum, err, sizeof err)) {
-        fprintf(stderr, "m2pt run: %s\n", err);
+        set_fatal(w, "%s", err);
         return -1;
     }
     say(w, "[%d/%d] %s auxiliary %s seed %llu: reused from the cache (%s)\n", index + 1, w->exp->ncells, cell->hash,
@@ -583,12 +614,12 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
     snprintf(dir, sizeof dir, "%s/aux", w->opt->cache_dir);
     snprintf(lock, sizeof lock, "%s/%s.lock", dir, cell->hash);
     if (mkdirs(dir)) {
-        fprintf(stderr, "m2pt run: cannot create the cache directory %s: %s\n", dir, strerror(errno));
+        set_fatal(w, "cannot create the cache directory %s: %s", dir, strerror(errno));
         return 1;
     }
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) {
-        fprintf(stderr, "m2pt run: cannot create %s: %s\n", lock, strerror(errno));
+        set_fatal(w, "cannot create %s: %s", lock, strerror(errno));
         return 1;
     }
     /* Blocks while another process trains this auxiliary model; a process that dies releases
@@ -607,7 +638,7 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
         char err[1200];
         /* forced: the database may say done while the cache lost the file */
         if (m2pt_store_claim(w->store, w->exp_id, cell, 0, 1, &w->prov, &run_id, &claim, err, sizeof err)) {
-            fprintf(stderr, "m2pt run: %s\n", err);
+            set_fatal(w, "%s", err);
             rc = 1;
         } else if (claim == M2PT_CLAIM_BUSY) { /* a live process on another host has it */
             fprintf(stderr, "m2pt run: auxiliary model %s is being trained by another host's process; "
@@ -621,7 +652,7 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
     }
     flock(fd, LOCK_UN);
     close(fd);
-    if (rc == 1) w->aux_failed[index] = 1;
+    if (rc == 1 && !w->fatal[0]) w->aux_failed[index] = 1;
     return rc;
 }
 
@@ -650,7 +681,7 @@ static int do_cell(worker *w, int index) {
     if (cell->aux >= 0) {
         int rc = ensure_aux(w, cell->aux, aux_path, sizeof aux_path);
         if (rc) {
-            if (rc == 130) return rc;
+            if (rc == 130 || w->fatal[0]) return rc;
             fprintf(stderr, "m2pt run: cell %s skipped: its auxiliary model %s failed\n", cell->hash,
                     w->exp->cells[cell->aux].hash);
             return 1;
@@ -668,7 +699,7 @@ static int do_cell(worker *w, int index) {
         if (rec) return rec > 0 ? 0 : 1;
     }
     if (m2pt_store_claim(w->store, w->exp_id, cell, aux_run, w->opt->force, &w->prov, &run_id, &claim, err, sizeof err)) {
-        fprintf(stderr, "m2pt run: %s\n", err);
+        set_fatal(w, "%s", err);
         return 1;
     }
     if (claim == M2PT_CLAIM_DONE) {
@@ -678,9 +709,9 @@ static int do_cell(worker *w, int index) {
     }
     if (claim == M2PT_CLAIM_BUSY) return 2;
     if (mkdirs(dir)) {
-        snprintf(err, sizeof err, "cannot create %s: %s", dir, strerror(errno));
-        m2pt_store_fail(w->store, run_id, "failed", err, err, sizeof err);
-        fprintf(stderr, "m2pt run: %s\n", err);
+        snprintf(err, sizeof err, "cannot create the cache directory %s: %s", dir, strerror(errno));
+        set_fatal(w, "%s", err);
+        m2pt_store_fail(w->store, run_id, "interrupted", err, err, sizeof err);
         return 1;
     }
     say(w, "[%d/%d] %s target %s, pathway %s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
@@ -696,9 +727,9 @@ static int work(worker *w) {
     if (!pending) return 1;
     int result = 0, left = n;
     memset(pending, 1, (size_t)n);
-    while (left > 0 && !stop_requested) {
+    while (left > 0 && !stop_requested && !w->fatal[0]) {
         int progressed = 0;
-        for (int k = 0; k < n && !stop_requested; k++) {
+        for (int k = 0; k < n && !stop_requested && !w->fatal[0]; k++) {
             /* with several workers, each starts at its own offset so they spread over the cells */
             const int i = (k + w->worker) % n;
             if (!pending[i]) continue;
@@ -708,9 +739,10 @@ static int work(worker *w) {
             if (rc == 130) result = 130;
             else if (rc && result != 130) result = 1;
         }
-        if (left > 0 && !progressed && !stop_requested) sleep(1); /* others are running the rest */
+        if (left > 0 && !progressed && !stop_requested && !w->fatal[0]) sleep(1); /* others are running the rest */
     }
     free(pending);
+    if (w->fatal[0]) return 2;
     if (stop_requested) return 130;
     return result;
 }
@@ -798,8 +830,33 @@ static void sweep_temp_files(const char *cache_dir) {
     }
 }
 
+/* Before anything runs: the cache (checkpoints, generated data) must be a writable directory,
+ * else every cell would fail the same way. 0, or -1 with err. */
+static int check_cache(const char *cache, char *err, size_t errlen) {
+    static const char *const subs[] = {"", "/aux", "/runs", "/data"};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s%s", cache, subs[i]);
+        struct stat st;
+        if (i == 3 && stat(dir, &st)) continue; /* data/ is the plugins' to create */
+        if (mkdirs(dir) || stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+            if (!errno || (!stat(dir, &st) && !S_ISDIR(st.st_mode))) errno = ENOTDIR;
+            snprintf(err, errlen, "cannot create the cache directory %s: %s (choose another with --cache DIR or M2PT_CACHE_DIR)",
+                     dir, strerror(errno));
+            return -1;
+        }
+        if (access(dir, W_OK | X_OK)) {
+            snprintf(err, errlen, "the cache directory %s is not writable: %s (choose another with --cache DIR or M2PT_CACHE_DIR)",
+                     dir, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, char *err, size_t errlen) {
     install_signals();
+    if (check_cache(o->cache_dir, err, errlen)) return 2;
     /* plugins cache generated data under $M2PT_CACHE_DIR/data: keep it with the run's cache */
     if (setenv("M2PT_CACHE_DIR", o->cache_dir, 1)) {
         snprintf(err, errlen, "out of memory");
@@ -819,6 +876,7 @@ int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, c
             return 2;
         }
         int rc = work(&w);
+        if (rc == 2) snprintf(err, errlen, "%s", w.fatal);
         close_worker(&w);
         return rc;
     }
@@ -849,6 +907,7 @@ int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, c
             }
             w.worker = k, w.nworkers = jobs;
             int rc = work(&w);
+            if (rc == 2) fprintf(stderr, "m2pt run: worker %d: %s\n", k, w.fatal);
             close_worker(&w);
             fflush(stdout);
             _exit(rc);
@@ -862,8 +921,10 @@ int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, c
         }
         int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
         if (rc == 130 || stop_requested) result = 130;
-        else if (rc && result == 0) result = rc == 2 ? 1 : rc;
+        else if (rc == 2 && result != 130) result = 2; /* a worker could not start or write: said above */
+        else if (rc && result == 0) result = rc;
     }
+    if (result == 2) snprintf(err, errlen, "stopped: the database or the cache could not be written (see above)");
     if (started < jobs && result == 0) {
         snprintf(err, errlen, "could only start %d of %d workers", started, jobs);
         result = 1;

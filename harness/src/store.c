@@ -179,6 +179,12 @@ static int dberr(const m2pt_store *s, char *err, size_t n, const char *what) {
         hint = " (its directory must be writable for the -wal and -shm files)";
     else if (code == SQLITE_FULL)
         hint = " (disk full)";
+    else if (code == SQLITE_IOERR)
+        hint = " (could not read or write the file: is the disk full, or a file size limit reached?)";
+    /* the system's reason behind an I/O error ("disk I/O error" alone says little) */
+    int sys = sqlite3_system_errno(s->db);
+    if ((code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN) && sys > 0)
+        return errf(err, n, "%s: %s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), strerror(sys), hint);
     return errf(err, n, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), hint);
 }
 
