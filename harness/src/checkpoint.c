@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "json.h"
+#include "util.h"
 
 _Static_assert(sizeof(float) == 4, "checkpoints store IEEE-754 binary32");
 
@@ -548,7 +549,9 @@ static int read_body(FILE *f, m2pt_checkpoint *c, const char *path, char *err, s
 }
 
 static int read_file(m2pt_checkpoint *c, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
+    int special;
+    FILE *f = m2pt_fopen_regular(path, &special); /* a FIFO would block forever */
+    if (!f && special) return fail(err, errlen, path, "not a regular file");
     if (!f) return fail(err, errlen, path, "cannot open: %s", strerror(errno));
     int rc = read_body(f, c, path, err, errlen);
     fclose(f);

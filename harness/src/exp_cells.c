@@ -141,8 +141,11 @@ static int oracle_name(exp_ctx *c, int pathway, const char *name, yt_loc loc, co
     m2pt_kv kv = {0};
     char why[512] = "";
     int nd = 0;
+    /* a modality's name alone (NULL options): is there such a plugin? Opening it with its
+     * defaults could fail for reasons that the file's options fix (a smaller data set than the
+     * default split sizes need); oracle_opts checks the options, or the defaults if none. */
     int rc = pathway ? o->pathway_needs_aux(o->ctx, name, &kv, &nd, why, sizeof why)
-                     : o->check_modality(o->ctx, name, &kv, why, sizeof why);
+                     : o->check_modality(o->ctx, name, NULL, why, sizeof why);
     m2pt_kv_free(&kv);
     if (rc) return exp_fail(c, loc, path, "%s", why[0] ? why : "unknown plugin");
     if (pathway) *needs = nd != 0;
@@ -210,7 +213,9 @@ static int oracle_opts_error(exp_ctx *c, const ffsec *f, const m2pt_kv *kv, cons
 /* Does the plugin accept these options? */
 static int oracle_opts(exp_ctx *c, int pathway, const char *name, const ffsec *f, const char *section, yt_loc at) {
     const m2pt_plugin_oracle *o = c->oracle;
-    if (!o || f->n == 0 || !(pathway ? (void *)o->pathway_needs_aux : (void *)o->check_modality)) return 0;
+    /* a modality is checked with no options too (its defaults), a pathway only with options */
+    if (!o || (pathway && f->n == 0) || !(pathway ? (void *)o->pathway_needs_aux : (void *)o->check_modality))
+        return 0;
     m2pt_kv kv = {0};
     if (ff_to_kv(f, &kv)) return m2pt_kv_free(&kv), exp_oom(c);
     m2pt_strbuf b;

@@ -67,6 +67,7 @@ typedef struct {
 
 /* Answers the validator's questions about plugins (so that experiment.c does not load them
  * itself): does a pathway need an auxiliary model, and does a plugin accept these options?
+ * check_modality with opts == NULL only asks whether a modality plugin of that name exists.
  * Return 0 when fine; else -1 with a one-line reason in err (e.g. "unknown key 'pach'"). */
 typedef struct {
     void *ctx;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MAX_DIRS 64
 
 static int errf(char *err, size_t errlen, const char *fmt, ...) {
@@ -95,9 +97,11 @@ static const char *check_descriptor(const m2pt_plugin *d, char *buf, size_t len)
     return NULL;
 }
 
+/* 1 ELF, 0 not, -1 cannot open, -2 not a regular file (a FIFO would block fopen forever). */
 static int is_elf(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
+    int special;
+    FILE *f = m2pt_fopen_regular(path, &special);
+    if (!f) return special ? -2 : -1;
     unsigned char m[4] = {0};
     size_t n = fread(m, 1, 4, f);
     fclose(f);
@@ -128,6 +132,7 @@ static const char *elf_mismatch(const char *path) {
 int m2pt_plugin_load(const char *path, m2pt_loaded *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     int elf = is_elf(path);
+    if (elf == -2) return errf(err, errlen, "%s: not a shared object (not a regular file)", path);
     if (elf < 0) return errf(err, errlen, "%s: cannot open plugin file: no such file or not readable", path);
     if (!elf) return errf(err, errlen, "%s: not a shared object (no ELF header)", path);
     const char *why_elf = elf_mismatch(path);
@@ -338,6 +343,15 @@ int m2pt_plugin_resolve(const char *name, int kind, const char *exe_dir, m2pt_lo
             m2pt_plugin_set_free(&set);
             return -1;
         }
+        /* two files of this name in one directory: which one is meant is unknown, refuse */
+        char dup[96];
+        snprintf(dup, sizeof dup, ": duplicate plugin name '%s' (also ", name);
+        for (int i = 0; i < set.nproblems; i++)
+            if (strstr(set.problems[i], dup)) {
+                errf(err, errlen, "%s", set.problems[i]);
+                m2pt_plugin_set_free(&set);
+                return -1;
+            }
         *out = set.p[found];
         set.p[found].handle = NULL;
         set.p[found].path = NULL;

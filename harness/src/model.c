@@ -265,9 +265,17 @@ int m2pt_model_load(m2pt_model *m, const char *path, char *err, size_t errlen) {
         const float *src = m2pt_checkpoint_tensor(&c, t->name, &ndim, shape);
         int same = src && ndim == t->ndim;
         for (int d = 0; same && d < ndim; d++) same = shape[d] == t->shape[d];
-        if (!same) {
-            snprintf(err, errlen, "%s: tensor '%s' %s", path, t->name,
-                     src ? "has another shape than this model's" : "is missing (a checkpoint of another model?)");
+        if (!same && !src) {
+            snprintf(err, errlen, "%s: tensor '%s' is missing (a checkpoint of another model?)", path, t->name);
+            rc = -1;
+        } else if (!same) { /* both shapes, as the checkpoint reader words it */
+            char a[96] = "", b[96] = "";
+            for (int d = 0, la = 0, lb = 0; d < M2PT_MAX_DIMS; d++) {
+                if (d < ndim && la < (int)sizeof a) la += snprintf(a + la, sizeof a - (size_t)la, "%s%d", d ? "," : "", shape[d]);
+                if (d < t->ndim && lb < (int)sizeof b) lb += snprintf(b + lb, sizeof b - (size_t)lb, "%s%d", d ? "," : "", t->shape[d]);
+            }
+            snprintf(err, errlen, "%s: tensor '%s' has shape [%s] in the checkpoint but [%s] in the model", path, t->name,
+                     a, b);
             rc = -1;
         }
     }

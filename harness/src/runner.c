@@ -129,7 +129,8 @@ static char *memo_key(char kind, const char *name, const m2pt_kv *kv) {
 /* Open the plugin with these options and report what it says (needs_aux for pathways). */
 static int oracle_ask(m2pt_oracle_state *s, char kind, const char *name, m2pt_kv *opts, int *needs, char *err,
                       size_t errlen) {
-    char *key = memo_key(kind, name, opts);
+    const int name_only = kind == 'm' && !opts; /* is there such a modality plugin? (not opened) */
+    char *key = memo_key(name_only ? 'n' : kind, name, opts);
     for (int i = 0; key && i < s->n; i++)
         if (!strcmp(s->memo[i].key, key)) {
             free(key);
@@ -143,6 +144,8 @@ static int oracle_ask(m2pt_oracle_state *s, char kind, const char *name, m2pt_kv
     if (m2pt_plugin_resolve(name, kind == 'm' ? M2PT_KIND_MODALITY : M2PT_KIND_PATHWAY, s->exe_dir, &pl, msg,
                             sizeof msg)) {
         rc = -1;
+    } else if (name_only) {
+        m2pt_plugin_unload(&pl);
     } else {
         m2pt_ctx ctx;
         m2pt_ctx_init(&ctx, pl.desc->name, opts, kind == 'm' ? "data." : "pathway.", 0, NULL);

@@ -398,6 +398,7 @@ static int check_writable_place(const char *path, char *err, size_t n) {
     struct stat st;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) return errf(err, n, "%s: is a directory, not a database file", path);
+        if (!S_ISREG(st.st_mode)) return errf(err, n, "%s: not a regular file, not a database file", path);
         if (access(path, W_OK)) return errf(err, n, "%s: the database file is read-only: %s", path, strerror(errno));
     }
     char *dir = strdup(path);
@@ -418,6 +419,8 @@ int m2pt_store_open(m2pt_store **out, const char *path, int readonly, char *err,
     struct stat st;
     if (readonly && stat(path, &st)) return errf(err, errlen, "%s: no database there (%s)", path, strerror(errno));
     if (readonly && S_ISDIR(st.st_mode)) return errf(err, errlen, "%s: is a directory, not a database file", path);
+    /* a FIFO would make SQLite's open wait for a writer, forever */
+    if (readonly && !S_ISREG(st.st_mode)) return errf(err, errlen, "%s: not a regular file, not a database file", path);
     if (!readonly && (make_parent(path, err, errlen) || check_writable_place(path, err, errlen))) return -1;
     m2pt_store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {

@@ -1,9 +1,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 float *m2pt_alloc_floats(size_t n) {
     size_t bytes = m2pt_round_floats(n ? n : 1) * sizeof(float);
@@ -26,4 +30,27 @@ uint64_t m2pt_hash_str(const char *s) {
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+FILE *m2pt_fopen_regular(const char *path, int *not_regular) {
+    *not_regular = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    int flags;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (flags = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        *not_regular = !fstat(fd, &st) && !S_ISREG(st.st_mode);
+        close(fd);
+        errno = *not_regular ? EINVAL : e;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define M2PT_ALIGN 64 /* cache line; also keeps AVX-512 loads aligned */
 
@@ -21,5 +22,10 @@ double m2pt_now(void);
 
 /* FNV-1a 64-bit hash of a string; used to derive per-tensor RNG streams from names. */
 uint64_t m2pt_hash_str(const char *s);
+
+/* fopen(path, "rb") of a regular file only. Anything else (a FIFO, a device, a directory) is
+ * refused without blocking (opening a FIFO for reading waits for a writer, forever): NULL with
+ * *not_regular = 1. NULL with errno set (and *not_regular = 0) when it cannot be opened. */
+FILE *m2pt_fopen_regular(const char *path, int *not_regular);
 
 #endif

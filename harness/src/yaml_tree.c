@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "util.h"
+
 /* ---------------------------------------------------------------- nodes */
 
 yt_node *yt_new(yt_type type, yt_loc loc) {
@@ -139,15 +141,11 @@ char *yt_describe(const yt_node *n, char *buf, size_t cap) {
 
 int yt_read_file(const char *path, char **text, size_t *len, char *err, size_t errlen) {
     *text = NULL, *len = 0;
-    FILE *f = fopen(path, "rb");
+    int special;
+    FILE *f = m2pt_fopen_regular(path, &special); /* a FIFO would block forever */
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-        fclose(f);
-        snprintf(err, errlen, "%s: not a regular file", path);
+        if (special) snprintf(err, errlen, "%s: not a regular file", path);
+        else snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     char *buf = malloc(YT_MAX_BYTES + 1);

@@ -1,10 +1,14 @@
 /* IDX reader for the gzip files of dataset-fashion-mnist (zlib). Every header field is
  * validated and every size bounded before anything is allocated; a short or corrupt file
  * yields a message naming the file and the fault, never a crash. */
+#define _POSIX_C_SOURCE 200809L /* open, fcntl, fstat */
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define IDX_IMAGES_MAGIC 0x00000803u /* unsigned byte, 3 dims */
@@ -17,11 +21,26 @@ static const char *damaged = "the file is damaged: reinstall dataset-fashion-mni
                              "dataset-fashion-mnist) or point data_dir / M2PT_DATA_DIR at a good copy";
 
 static gzFile idx_open(image_inst *m, const char *path) {
+    /* not blocking, and regular files only: opening a FIFO for reading waits for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), flags = -1;
+    struct stat st;
+    if (fd < 0) {
+        m->host->fail(m->ctx, "cannot open %s: %s; %s", path, strerror(errno), hint);
+        return NULL;
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (flags = fcntl(fd, F_GETFL)) < 0 ||
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        m->host->fail(m->ctx, "cannot open %s: %s; %s", path,
+                      !fstat(fd, &st) && !S_ISREG(st.st_mode) ? "not a regular file" : strerror(errno), hint);
+        close(fd);
+        return NULL;
+    }
     errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        m->host->fail(m->ctx, "cannot open %s: %s; %s", path, errno ? strerror(errno) : "out of memory",
-                      hint);
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        m->host->fail(m->ctx, "cannot open %s: %s; %s", path, errno ? strerror(errno) : "out of memory", hint);
+        close(fd);
+    }
     return gz;
 }
 
@@ -33,6 +52,7 @@ static const char *gz_why(gzFile gz, const char *path) {
     const size_t n = strlen(path);
     if (err == Z_ERRNO) return strerror(errno);
     if (err == Z_OK || !msg || !*msg) return "file ends early";
+    if (!strncmp(msg, "<fd:", 4) && strstr(msg, ">: ")) return strstr(msg, ">: ") + 3; /* gzdopen's name */
     return !strncmp(msg, path, n) && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 
