@@ -5,6 +5,7 @@
 #   make sanitize   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps       install the Debian packages m2pt needs (no-op when present)
 #   make bench      training step timing of the default micro-ViT
+#   make faults-long, fuzz, fuzz-ci, fuzz-long, valgrind: see README "Reliability"
 
 CC      ?= cc
 ARCH    ?= -march=native
@@ -38,6 +39,10 @@ DEB_PACKAGES := gcc make pkg-config libopenblas-dev libyaml-dev libsqlite3-dev s
                 libcmocka-dev zlib1g-dev dataset-fashion-mnist \
                 libespeak-ng-dev libfftw3-dev \
                 wamerican wfrench wngerman wspanish witalian wportuguese wdutch wswedish
+# make fuzz: clang 14 with libFuzzer (-fsanitize=fuzzer links libclang_rt.fuzzer-x86_64.a, which
+# Debian 12 ships in libclang-rt-14-dev; libfuzzer-14-dev is the standalone libFuzzer.a, not
+# needed). make valgrind: valgrind.
+DEB_PACKAGES += clang-14 libclang-rt-14-dev valgrind
 
 # Plugins: every plugins/<kind>/<name>/ directory becomes $(BUILD)/plugins/<name>.so, compiled
 # against the public headers only (harness/include), with hidden visibility so that the entry
@@ -49,7 +54,7 @@ PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
 audio_LDLIBS := -lespeak-ng -lfftw3f
 
-.PHONY: all deps run test check sanitize bench clean install
+.PHONY: all deps run test check sanitize bench clean install faults-long fuzz fuzz-ci fuzz-long valgrind
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
 define plugin_rule
@@ -164,6 +169,50 @@ sanitize: deps
 	  $(MAKE) --no-print-directory BUILD=build/sanitize \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" check
+
+# --- reliability (README "Reliability") ---------------------------------------------------------
+# make faults-long   test_faults with 25 SIGKILLs on a grid of 25 runs (make test does 3 on 7)
+faults-long: $(BUILD)/tests/test_faults $(BUILD)/m2pt $(PLUGINS)
+	M2PT_TEST_DATA=tests M2PT_BUILD=$(BUILD) M2PT_FAULT_KILLS=25 M2PT_FAULT_GRID_SEEDS='[0,1,2,3,4,5,6,7]' \
+	  M2PT_TEST_VERBOSE=1 $(BUILD)/tests/test_faults
+
+# libFuzzer targets (tests/fuzz/): clang with -fsanitize=fuzzer,address,undefined, the engine
+# rebuilt under build/fuzz with coverage (-Wno-pass-failed: clang cannot honour every `omp simd`
+# at -O1 with sanitizers, which changes no result). make fuzz-ci runs each for FUZZ_SECONDS (60) from the
+# committed seeds (new inputs go to build/fuzz/corpus/, crashes to build/fuzz/artifacts/);
+# make fuzz-long runs each for 10 minutes.
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := experiment checkpoint
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) OPT=-O1 ARCH= \
+	  CFLAGS="-O1 -g -Wno-pass-failed -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build/fuzz/libm2pt_engine.a
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libm2pt_engine.a
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -Wall -Wextra -Werror -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $< \
+	  build/fuzz/libm2pt_engine.a $(LDLIBS) -o $@
+fuzz_run = mkdir -p build/fuzz/corpus/$(1) build/fuzz/artifacts && \
+	nice build/fuzz/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+	  $(if $(filter experiment,$(1)),-dict=tests/fuzz/experiment.dict) -artifact_prefix=build/fuzz/artifacts/$(1)- \
+	  build/fuzz/corpus/$(1) tests/fuzz/corpus/$(1)
+fuzz-ci: fuzz
+	$(call fuzz_run,experiment)
+	$(call fuzz_run,checkpoint)
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz-ci FUZZ_SECONDS=600
+
+# valgrind --leak-check=full on a short training run (tests/grid/tiny.yaml: an auxiliary model
+# and two reparam cells). Valgrind does not know AVX-512: a build without -march=native
+# (ARCH=) under build/valgrind, and OpenBLAS's Haswell (AVX2) kernels.
+VG_DIR := build/valgrind/run
+valgrind: deps
+	@$(MAKE) --no-print-directory BUILD=build/valgrind ARCH= OPT=-O1 CFLAGS="-O1 -g" \
+	  build/valgrind/m2pt $(PLUGIN_NAMES:%=build/valgrind/plugins/%.so)
+	rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
+	M2PT_CACHE_DIR=$(VG_DIR)/cache OPENBLAS_CORETYPE=Haswell valgrind --leak-check=full --show-leak-kinds=definite,indirect \
+	  --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no \
+	  build/valgrind/m2pt run tests/grid/tiny.yaml --db $(VG_DIR)/m2pt.db --cache $(VG_DIR)/cache --threads 1
 
 bench: $(BUILD)/m2pt
 	$(BUILD)/m2pt bench

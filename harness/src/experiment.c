@@ -170,6 +170,10 @@ int m2pt_experiment_load(m2pt_experiment *exp, const char *path, const char *con
     free(c.owned), free(c.top_text);
     exp_cache_free(c.cache);
     if (rc) m2pt_experiment_free(exp);
+    /* one line, whatever the file's text: a value or key quoted in the message may hold a line
+     * break or another control character (yt_describe escapes values; this catches the rest) */
+    for (char *p = err; rc && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return rc ? -1 : 0;
 }
 

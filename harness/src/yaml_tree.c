@@ -130,7 +130,18 @@ char *yt_describe(const yt_node *n, char *buf, size_t cap) {
     default: {
         int len = (int)strlen(n->text), cut = len > 40 ? 40 : len;
         while (cut < len && cut > 0 && ((unsigned char)n->text[cut] & 0xC0) == 0x80) cut--; /* whole characters */
-        snprintf(buf, cap, "%s%s '%.*s%s'", n->quoted && n->type == YT_STR ? "quoted " : "", what, cut, n->text,
+        char shown[4 * 40 + 1]; /* control characters escaped: a message stays one line */
+        int k = 0;
+        for (int i = 0; i < cut; i++) {
+            unsigned char ch = (unsigned char)n->text[i];
+            if (ch == '\n') shown[k++] = '\\', shown[k++] = 'n';
+            else if (ch == '\t') shown[k++] = '\\', shown[k++] = 't';
+            else if (ch == '\r') shown[k++] = '\\', shown[k++] = 'r';
+            else if (ch < 0x20 || ch == 0x7f) k += snprintf(shown + k, sizeof shown - (size_t)k, "\\x%02x", ch);
+            else shown[k++] = (char)ch;
+        }
+        shown[k] = '\0';
+        snprintf(buf, cap, "%s%s '%s%s'", n->quoted && n->type == YT_STR ? "quoted " : "", what, shown,
                  cut < len ? "..." : "");
     }
     }
