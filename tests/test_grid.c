@@ -16,7 +16,7 @@
  *     "locked", every read exits 0, every cell done once, by two overlapping workers;
  *  6. SIGINT (to the pid with one worker, to the process group with -j 2): exit 130, the
  *     cell 'interrupted', the rerun completes it;
- *  7. a cell whose loss becomes NaN: exit 1, that run 'failed' with the reason, the others
+ *  7. a cell whose gradient becomes NaN: exit 1, that run 'failed' with the reason, the others
  *     done; an auxiliary model that fails takes its target cells with it, not the others;
  *  8. malformed experiment files and bad --set: exit 2, one located line, nothing written.
  *
@@ -1040,11 +1040,11 @@ static void test_failing_cell(void **state) {
     result r = run(e, "run", file, "--db", e->db, "--cache", e->cache, "--threads", "1", NULL);
     expect_rc(&r, 1);
     expect_contains(&r, r.out, "some cells failed");
-    expect_contains(&r, r.err, "failed: loss became");
+    expect_contains(&r, r.err, "failed: gradient became"); /* the gradient goes first: step 8 */
     expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE role = 'target'");
     long long bad = qi(e->db, "SELECT run_id FROM params WHERE key = 'train.lr' AND num = 10");
     expect_q(e->db, 1,
-             "SELECT status = 'failed' AND error LIKE 'loss became %% at step %%' AND finished IS NOT NULL FROM runs "
+             "SELECT status = 'failed' AND error LIKE 'gradient became %% at step %%' AND finished IS NOT NULL FROM runs "
              "WHERE id = %lld",
              bad);
     char *err = q_dump(e->db, "SELECT error FROM runs WHERE status = 'failed'");
@@ -1081,10 +1081,10 @@ static void test_failing_aux(void **state) {
     result r = run(e, "run", file, "--db", e->db, "--cache", e->cache, "--threads", "1", NULL);
     expect_rc(&r, 1);
     expect_contains(&r, r.out, "grid-fail-aux: 3 target cells, 1 auxiliary cells");
-    expect_contains(&r, r.err, "failed: loss became");
+    expect_contains(&r, r.err, "failed: gradient became");
     assert_int_equal(count_of(r.err, "skipped: its auxiliary model"), 2);
     expect_q(e->db, 1,
-             "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'failed' AND error LIKE 'loss became%%'");
+             "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'failed' AND error LIKE 'gradient became%%'");
     expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'baseline' AND status = 'done'");
     expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'reparam' AND status = 'done'");
     /* one `m2pt run` tries a failing auxiliary model once, not once more per cell that needs it */
