@@ -14,6 +14,8 @@ int cmd_show(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_query(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+/* m2pt report (cmd_report.c). */
+int cmd_report(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
 /* Parse "--name VALUE" integer/float options; print one clear line and return -1 on error. */

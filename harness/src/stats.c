@@ -398,9 +398,12 @@ static int group_add(m2pt_compare_group *g, const run_row *r) {
         g->seeds = s;
         double *v = realloc(g->vals, (size_t)cap * sizeof *v);
         if (!v) return -1;
-        g->vals = v, g->cap = cap;
+        g->vals = v;
+        int64_t *ids = realloc(g->runs, (size_t)cap * sizeof *ids);
+        if (!ids) return -1;
+        g->runs = ids, g->cap = cap;
     }
-    g->seeds[g->n] = r->seed, g->vals[g->n] = r->v, g->n++;
+    g->seeds[g->n] = r->seed, g->vals[g->n] = r->v, g->runs[g->n] = r->id, g->n++;
     if (!r->pathway || strcmp(r->pathway, "baseline")) g->baseline = 0;
     return 0;
 }
@@ -470,7 +473,7 @@ void m2pt_compare_free(m2pt_compare *c) {
     if (!c) return;
     for (int g = 0; g < c->ngroups; g++) {
         for (int k = 0; c->groups[g].values && k < c->naxes; k++) free(c->groups[g].values[k]);
-        free(c->groups[g].values), free(c->groups[g].seeds), free(c->groups[g].vals);
+        free(c->groups[g].values), free(c->groups[g].seeds), free(c->groups[g].vals), free(c->groups[g].runs);
     }
     free(c->groups);
     for (int k = 0; k < c->naxes; k++) free(c->axes[k]);

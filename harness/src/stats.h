@@ -46,6 +46,7 @@ typedef struct {
     m2pt_desc diff;  /* paired by seed with groups[ref]; diff.n = pairs (0 without ref) */
     int64_t *seeds;  /* one per run with a value */
     double *vals;
+    int64_t *runs;   /* the run ids, in the same order */
     int n, cap;
 } m2pt_compare_group;
 
