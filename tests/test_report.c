@@ -25,8 +25,12 @@
  *     the Markdown links exists, the HTML inlines every figure, the charts have what they
  *     should (one line per group, one λ panel per linear);
  *  9. a single seed and no baseline: said so, no intervals, no Δ chart;
- * 10. bad input: unknown experiment, output directory that cannot be created, missing
- *     database, unknown option, unknown metric: exit 2, one line on stderr, nothing written.
+ * 10. --baseline: every group against a chosen one (the differences mirror those of the
+ *     default report); runs shared with another experiment keep their target.* axis values
+ *     (tests/report/shared.yaml);
+ * 11. bad input: unknown experiment, output directory that cannot be created, missing
+ *     database, unknown option, unknown metric, a --baseline that names no axis or no single
+ *     group: exit 2, one line on stderr, nothing written.
  *
  * A failure keeps the temporary directory (its path is printed); M2PT_KEEP_TMP=1 keeps it
  * always. */
@@ -207,7 +211,7 @@ static char m2pt[4096], datadir[4096];
 static char tmpdir[256], db[512], cache[512];
 static int keep_tmp;
 static int passed; /* end-to-end tests that reached their end: a failure keeps tmpdir */
-#define E2E_TESTS 6
+#define E2E_TESTS 8
 
 typedef struct {
     int rc;
@@ -357,6 +361,11 @@ static int group_setup(void **state) {
     int ok = r.rc == 1; /* the failing seed */
     if (!ok) show(&r);
     result_free(&r);
+    r = run("run", single, "--db", db, "--cache", cache, "--quiet", NULL);
+    ok = ok && r.rc == 0;
+    if (r.rc) show(&r);
+    result_free(&r);
+    snprintf(single, sizeof single, "%s/shared.yaml", datadir);
     r = run("run", single, "--db", db, "--cache", cache, "--quiet", NULL);
     ok = ok && r.rc == 0;
     if (r.rc) show(&r);
@@ -871,6 +880,79 @@ static void test_single_no_baseline(void **state) {
     passed++;
 }
 
+/* --baseline: every group against the chosen one; Δ(baseline vs noaux) is minus Δ(noaux vs
+ * baseline) of the default report, interval mirrored, same p and pairs. */
+static void test_reference_group(void **state) {
+    (void)state;
+    char dir[600];
+    out_dir(dir, sizeof dir, "ref");
+    result r = run("report", "report-tiny", "--db", db, "-o", dir, "--baseline", "pathway.name=noaux", NULL);
+    expect_rc(r, 0);
+    result_free(&r);
+    report_into("report-tiny", "noref");
+    char dir0[600];
+    out_dir(dir0, sizeof dir0, "noref");
+    char *md = file_in(dir, "report.md"), *md0 = file_in(dir0, "report.md");
+    assert_non_null(strstr(md, "Reference group: `pathway.name=noaux`"));
+    static mdtable t, t0;
+    assert_true(md_table_after(md, "## Results", &t));
+    assert_true(md_table_after(md0, "## Results", &t0));
+    assert_int_equal(t.nrows, 4);
+    int cg = md_col(&t, "pathway.name"), cd = md_col(&t, "Δ vs reference"), cci = md_col(&t, "95% CI of Δ"),
+        cp = md_col(&t, "p"), cpairs = md_col(&t, "pairs");
+    int cd0 = md_col(&t0, "Δ vs baseline"), cci0 = md_col(&t0, "95% CI of Δ"), cp0 = md_col(&t0, "p");
+    assert_string_equal(t.cells[1][cg], "noaux"); /* the reference first */
+    assert_string_equal(t.cells[1][cd], "reference");
+    int i = 1, i0 = 1;
+    while (i < t.nrows && strcmp(t.cells[i][cg], "baseline")) i++;
+    while (i0 < t0.nrows && strcmp(t0.cells[i0][cg], "noaux")) i0++;
+    assert_true(i < t.nrows && i0 < t0.nrows);
+    char want[64], lo[32], hi[32], lo0[32], hi0[32];
+    double d0 = strtod(t0.cells[i0][cd0], NULL);
+    snprintf(want, sizeof want, "%+.2f", -d0 + 0.0);
+    if (!strcmp(want, "-0.00")) snprintf(want, sizeof want, "+0.00");
+    assert_string_equal(t.cells[i][cd], want);
+    split_interval(t.cells[i][cci], lo, hi);
+    split_interval(t0.cells[i0][cci0], lo0, hi0);
+    assert_true(fabs(strtod(lo, NULL) + strtod(hi0, NULL)) < 0.011 && fabs(strtod(hi, NULL) + strtod(lo0, NULL)) < 0.011);
+    assert_string_equal(t.cells[i][cp], t0.cells[i0][cp0]);
+    assert_string_equal(t.cells[i][cpairs], "3");
+    free(md), free(md0);
+    passed++;
+}
+
+/* Runs shared with another experiment keep their target.* axis values (tests/report/shared.yaml). */
+static void test_shared_runs_axis(void **state) {
+    (void)state;
+    result r = run("compare", "report-shared", "--db", db, "--by", "target.modality,pathway.name", "--format", "csv", NULL);
+    expect_rc(r, 0);
+    static char csv[16][16][160];
+    int n = csv_parse(r.out, csv, 16);
+    assert_int_equal(n, 3);
+    assert_string_equal(csv[1][0], "image"), assert_string_equal(csv[1][1], "baseline"), assert_string_equal(csv[1][2], "3");
+    assert_string_equal(csv[2][0], "image"), assert_string_equal(csv[2][1], "reparam"), assert_string_equal(csv[2][2], "3");
+    result_free(&r);
+    /* the premise: these are report-tiny's runs (nothing was trained for report-shared), and
+     * the store has no target.modality param for them */
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h,
+                                        "SELECT count(*), sum(run_id IN (SELECT run_id FROM results WHERE experiment = "
+                                        "'report-tiny')), sum(EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.run_id "
+                                        "AND p.key = 'target.modality')) FROM results r WHERE experiment = 'report-shared' "
+                                        "AND role = 'target'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 6);
+    assert_int_equal(sqlite3_column_int(st, 1), 6);
+    assert_int_equal(sqlite3_column_int(st, 2), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    passed++;
+}
+
 static void expect_one_line(const result *r, const char *needle) {
     size_t n = strlen(r->err);
     if (!n || r->err[n - 1] != '\n' || strchr(r->err, '\n') != r->err + n - 1 || !strstr(r->err, needle)) {
@@ -917,6 +999,14 @@ static void test_bad_input(void **state) {
     expect_rc(r, 2);
     expect_one_line(&r, "unknown metric 'no_such_metric'");
     result_free(&r);
+    r = run("report", "report-tiny", "--db", db, "-o", dir, "--baseline", "seed=0", NULL);
+    expect_rc(r, 2);
+    expect_one_line(&r, "'seed' is not a grouping axis");
+    result_free(&r);
+    r = run("report", "report-tiny", "--db", db, "-o", dir, "--baseline", "pathway.name=nope", NULL);
+    expect_rc(r, 2);
+    expect_one_line(&r, "matches 0 of the 3 groups");
+    result_free(&r);
     r = run("report", "report-tiny", "--db", db, "--bogus", NULL);
     expect_rc(r, 2);
     expect_one_line(&r, "unknown option '--bogus'");
@@ -960,6 +1050,8 @@ int main(void) {
         cmocka_unit_test(test_failed_listed),
         cmocka_unit_test(test_svg_wellformed),
         cmocka_unit_test(test_single_no_baseline),
+        cmocka_unit_test(test_reference_group),
+        cmocka_unit_test(test_shared_runs_axis),
         cmocka_unit_test(test_bad_input),
     };
     int failed2 = cmocka_run_group_tests_name("m2pt report", e2e, group_setup, group_teardown);

@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: m2pt report EXP [-o DIR] [--db FILE] [--by AXIS,...] [--metric M]\n"
+            "usage: m2pt report EXP [-o DIR] [--db FILE] [--by AXIS,...] [--metric M] [--baseline AXIS=V,...]\n"
             "Writes DIR/report.md (GitHub Markdown, figures as SVG files beside it), DIR/report.html (one\n"
             "self-contained page: CSS and SVG inline, works offline) and DIR/fig-NN-*.svg for experiment\n"
             "EXP of the result store: the resolved configuration; per group n, mean, std and the 95%%\n"
@@ -26,13 +26,16 @@ static void usage(FILE *f) {
             "  --db FILE       the result database (default %s)\n"
             "  --by AXIS,...   grouping axes, as in 'm2pt compare' (default: the grid axes that vary)\n"
             "  --metric M      the summary metric of the tables (default test_acc), as in 'm2pt compare'\n"
+            "  --baseline AXIS=VALUE,...  compare every group with the one group having these values\n"
+            "                  of grouping axes ('-' for an axis it ignores), e.g. model.mlp_ratio=10,\n"
+            "                  instead of with its baseline-pathway group\n"
             "Exit codes: 0 ok, 1 a failure reading the database, 2 bad usage or bad input (unknown\n"
             "experiment, axis or metric, a missing database, an output directory that cannot be written).\n",
             DEFAULT_DB);
 }
 
 int cmd_report(int argc, char **argv) {
-    const char *exp = NULL, *out = NULL, *db = DEFAULT_DB, *by = NULL, *metric = NULL;
+    const char *exp = NULL, *out = NULL, *db = DEFAULT_DB, *by = NULL, *metric = NULL, *baseline = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -43,6 +46,7 @@ int cmd_report(int argc, char **argv) {
                             : !strcmp(a, "--db")                    ? &db
                             : !strcmp(a, "--by")                    ? &by
                             : !strcmp(a, "--metric")                ? &metric
+                            : !strcmp(a, "--baseline")              ? &baseline
                                                                     : NULL;
         if (slot) {
             if (!v || !*v) return fprintf(stderr, "m2pt report: %s needs a value\n", a), 2;
@@ -68,7 +72,7 @@ int cmd_report(int argc, char **argv) {
     m2pt_store *s = NULL;
     if (m2pt_store_open(&s, db, 1, err, sizeof err)) return fprintf(stderr, "m2pt report: %s\n", err), 2;
     m2pt_report r;
-    int rc = m2pt_report_load(m2pt_store_db(s), exp, by, metric, &r, err, sizeof err);
+    int rc = m2pt_report_load(m2pt_store_db(s), exp, by, metric, baseline, &r, err, sizeof err);
     m2pt_store_close(s);
     if (rc) {
         fprintf(stderr, "m2pt report: %s: %s\n", db, err);

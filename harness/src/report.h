@@ -83,10 +83,14 @@ typedef struct {
     int naux;
     int64_t *seeds;                 /* distinct seeds of the done target runs, ascending */
     int nseeds;
+    char *reference;                /* the --baseline selection, or NULL (compare's baselines) */
 } m2pt_report;
 
+/* by, metric: as for m2pt_compare_run (NULL: defaults). baseline: NULL, or "AXIS=VALUE,..."
+ * naming one group (by its values of grouping axes; "-" for an axis the group ignores) that
+ * every other group is compared with, instead of compare's baseline groups. */
 int m2pt_report_load(struct sqlite3 *db, const char *experiment, const char *by, const char *metric,
-                     m2pt_report *r, char *err, size_t errlen);
+                     const char *baseline, m2pt_report *r, char *err, size_t errlen);
 void m2pt_report_free(m2pt_report *r);
 
 /* The document: sections, tables and figures (each figure's SVG inside its block). */

@@ -122,12 +122,19 @@ static void constant_axes(const m2pt_compare *c, const family *F, int *skip) {
     }
 }
 
-/* "axis=value, ..." of the axes that are constant in the family and not about the pathway. */
+/* Axes that describe the pathway or the auxiliary model (as compare's baseline matching). */
+static int about_pathway(const char *axis) {
+    return !strncmp(axis, "pathway.", 8) || !strncmp(axis, "auxiliary.", 10) || !strcmp(axis, "pathway") ||
+           !strcmp(axis, "aux") || !strcmp(axis, "aux_modality");
+}
+
+/* "axis=value, ..." of the axes that are constant in the family (for a family of one group:
+ * those not about the pathway). */
 static void family_title(const m2pt_compare *c, const family *F, const int *skip, char *buf, size_t n) {
     size_t len = 0;
     buf[0] = '\0';
     for (int k = 0; k < c->naxes && len + 1 < n; k++) {
-        if (!skip[k]) continue;
+        if (F->n > 1 ? !skip[k] : about_pathway(c->axes[k])) continue;
         const char *v = c->groups[F->g[0]].values[k];
         if (!v || !strcmp(v, "-")) continue;
         int w = snprintf(buf + len, n - len, "%s%s=%s", len ? ", " : "", c->axes[k], v);
@@ -200,6 +207,10 @@ static void header(m2pt_doc *d, const m2pt_report *r) {
             len += (size_t)snprintf(seeds + len, sizeof seeds - len, "%s%lld", i ? ", " : "", (long long)r->seeds[i]);
         m2pt_doc_item(d, "Seeds of the finished target runs: %s.", seeds);
     }
+    if (r->reference)
+        m2pt_doc_item(d, "Reference group: `%s` (chosen with `--baseline`). Every other group is compared with it, "
+                         "instead of with its baseline-pathway group.",
+                      r->reference);
     if (c->naxes) {
         char axes[1024];
         size_t len = 0;
@@ -248,8 +259,8 @@ static void notes(m2pt_doc *d, const m2pt_report *r) {
                       onepair, onepair == 1 ? " has" : "s have", onepair == 1 ? "its" : "their",
                       onepair == 1 ? "its" : "their");
     if (notdone)
-        m2pt_doc_item(d, "%d target run%s not done (failed, interrupted or running): listed under *Unfinished and "
-                         "failed runs*, left out of every number and figure.",
+        m2pt_doc_item(d, "%d target run%s not done (failed, interrupted or running): listed under 'Unfinished and "
+                         "failed runs', left out of every number and figure.",
                       notdone, notdone == 1 ? " is" : "s are");
     if (novalue)
         m2pt_doc_item(d, "%d finished target run%s no value of `%s`: left out.", novalue,
@@ -260,12 +271,14 @@ static void notes(m2pt_doc *d, const m2pt_report *r) {
 /* The table of a family. */
 static void family_table(m2pt_doc *d, const m2pt_report *r, const family *F, const int *skip) {
     const m2pt_compare *c = &r->cmp;
+    const char *base = r->reference ? "reference" : "baseline";
     const char *cols[80];
     int nc = 0;
     for (int k = 0; k < c->naxes && nc < 64; k++)
         if (!skip[k]) cols[nc++] = c->axes[k];
     if (!nc) cols[nc++] = "group";
-    static const char *const stat_cols[] = {">n", ">mean", ">std", "95% CI", ">Δ vs baseline", "95% CI of Δ", ">p", ">pairs"};
+    const char *const stat_cols[] = {">n",          ">mean", ">std",  "95% CI", r->reference ? ">Δ vs reference" : ">Δ vs baseline",
+                                     "95% CI of Δ", ">p",    ">pairs"};
     for (size_t j = 0; j < sizeof stat_cols / sizeof *stat_cols; j++) cols[nc++] = stat_cols[j];
     cols[nc] = NULL;
     m2pt_doc_table(d, cols);
@@ -285,7 +298,7 @@ static void family_table(m2pt_doc *d, const m2pt_report *r, const family *F, con
         m2pt_report_fmt(c, G->stats.sd, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
         fmt_interval(c, G->stats.mean, G->stats.ci, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
         if (G->baseline) {
-            m2pt_doc_cell(d, "baseline"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-");
+            m2pt_doc_cell(d, "%s", base), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-");
         } else if (G->ref < 0 || !G->diff.n) {
             m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-");
             m2pt_doc_cell(d, "%s", G->ref < 0 ? "-" : "0");
@@ -311,7 +324,9 @@ static void family_reading(m2pt_doc *d, const m2pt_report *r, const family *F, c
         m2pt_report_fmt(c, G->diff.mean, 1, m, sizeof m);
         fmt_interval(c, G->diff.mean, G->diff.ci, 1, iv, sizeof iv);
         m2pt_report_fmt_p(r->p[g], p, sizeof p);
-        if (!G->diff.n) m2pt_doc_item(d, "`%s`: no seed in common with the baseline group: no difference.", label);
+        if (!G->diff.n)
+            m2pt_doc_item(d, "`%s`: no seed in common with the %s group: no difference.", label,
+                          r->reference ? "reference" : "baseline");
         else if (G->diff.n == 1)
             m2pt_doc_item(d, "`%s`: Δ = %s%s from a single paired seed: no interval, no p-value.", label, m, unit);
         else if (G->diff.sd == 0)
@@ -320,8 +335,8 @@ static void family_reading(m2pt_doc *d, const m2pt_report *r, const family *F, c
                           label, m, unit, G->diff.n, G->diff.mean == 0 ? " and there is no p-value" : " (p = 0)");
         else {
             double lo = G->diff.mean - G->diff.ci, hi = G->diff.mean + G->diff.ci;
-            const char *verdict = lo > 0   ? "the interval excludes 0: higher than the baseline at the 5% level"
-                                  : hi < 0 ? "the interval excludes 0: lower than the baseline at the 5% level"
+            const char *verdict = lo > 0   ? "the interval excludes 0: higher at the 5% level"
+                                  : hi < 0 ? "the interval excludes 0: lower at the 5% level"
                                            : "the interval contains 0: within noise for these seeds";
             m2pt_doc_item(d, "`%s`: Δ = %s%s, 95%% CI %s, p = %s over %d paired seeds; %s.", label, m, unit, iv, p,
                           G->diff.n, verdict);

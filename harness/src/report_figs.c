@@ -52,20 +52,22 @@ int m2pt_report_fig_deltas(const m2pt_report *r, const int *groups, int n, const
         else {
             m2pt_report_fmt(c, G->diff.mean - G->diff.ci, 1, lo, sizeof lo);
             m2pt_report_fmt(c, G->diff.mean + G->diff.ci, 1, hi, sizeof hi);
-            snprintf(notes[nb], sizeof notes[nb], "%s [%s, %s] p=%s", m, lo, hi, p);
+            if (isnan(r->p[groups[i]])) snprintf(notes[nb], sizeof notes[nb], "%s [%s, %s]", m, lo, hi);
+            else snprintf(notes[nb], sizeof notes[nb], "%s [%s, %s] p=%s", m, lo, hi, p);
         }
         nb++;
     }
     int rc = 0;
     if (nb) {
         char t[600], xl[300], cap[900];
-        snprintf(t, sizeof t, "Difference to baseline%s%s", title ? ": " : "", title ? title : "");
-        snprintf(xl, sizeof xl, "Δ %s vs baseline%s, paired by seed; whiskers: 95%% CI", c->metric,
+        const char *base = r->reference ? "reference" : "baseline";
+        snprintf(t, sizeof t, "Difference to %s%s%s", base, title ? ": " : "", title ? title : "");
+        snprintf(xl, sizeof xl, "Δ %s vs %s%s, paired by seed; whiskers: 95%% CI", c->metric, base,
                  c->percent ? " (percentage points)" : "");
         snprintf(cap, sizeof cap,
-                 "Difference of `%s` to the baseline group, paired by seed: bars are the mean difference, whiskers "
+                 "Difference of `%s` to the %s group, paired by seed: bars are the mean difference, whiskers "
                  "its 95%% confidence interval (Student's t); p: paired t-test.%s%s",
-                 c->metric, title ? " " : "", title ? title : "");
+                 c->metric, base, title ? " " : "", title ? title : "");
         m2pt_svg_bars spec = {.title = t, .xlabel = xl, .bars = bars, .nbars = nb};
         m2pt_strbuf b;
         m2pt_sb_init(&b);
@@ -97,7 +99,9 @@ static int curves_chart(const m2pt_report *r, const int *idx, int n, const int *
         }
         for (int e = 0; e < ne; e++) {
             x[ns][e] = e + 1, y[ns][e] = 100 * cv->mean[e];
-            lo[ns][e] = 100 * cv->lo[e], hi[ns][e] = 100 * cv->hi[e];
+            /* an interval of an accuracy is drawn within [0, 100] */
+            lo[ns][e] = 100 * cv->lo[e] < 0 ? 0 : 100 * cv->lo[e];
+            hi[ns][e] = 100 * cv->hi[e] > 100 ? 100 : 100 * cv->hi[e];
         }
         m2pt_report_short_label(c, idx[i], skip, labels[ns], sizeof labels[ns]);
         m2pt_report_long_label(c, idx[i], tips[ns], sizeof tips[ns]);
@@ -112,7 +116,8 @@ static int curves_chart(const m2pt_report *r, const int *idx, int n, const int *
         snprintf(t, sizeof t, "Validation accuracy per epoch%s%s%s", title ? ": " : "", title ? title : "", partx);
         snprintf(cap, sizeof cap,
                  "Learning curves%s: validation accuracy at the end of each epoch, mean over the group's runs; band: "
-                 "95%% CI of the mean over seeds (Student's t), absent with fewer than 2 runs. Baseline dashed.%s%s",
+                 "95%% CI of the mean over seeds (Student's t; drawn within 0-100%%), absent with fewer than 2 runs. "
+                 "Baseline dashed.%s%s",
                  partx, title ? " " : "", title ? title : "");
         m2pt_svg_panel panel = {.series = s, .nseries = ns};
         m2pt_svg_lines spec = {.title = t, .xlabel = "epoch", .ylabel = "validation accuracy (%)", .panels = &panel,

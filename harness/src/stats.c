@@ -334,12 +334,19 @@ static int fetch_axis_values(sqlite3 *db, const m2pt_compare *c, run_list *l, ch
                 r->ax[k] = dup_or_null((const unsigned char *)v, &oom);
                 continue;
             }
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, r->id);
-            sqlite3_bind_text(st, 2, c->axes[k], -1, SQLITE_STATIC);
-            int s = sqlite3_step(st);
-            if (s == SQLITE_ROW) r->ax[k] = dup_or_null(sqlite3_column_text(st, 0), &oom);
-            else if (s != SQLITE_DONE) rc = dberr(db, err, n, "reading the params");
+            /* a target.* axis is spelled without "target." in the resolved config (target.modality
+             * is modality): the store records it under the axis name only when the run is claimed
+             * by an experiment with that axis, so a run shared with another experiment may lack it */
+            for (int pass = 0; pass < 2 && !r->ax[k] && !rc; pass++) {
+                const char *key = c->axes[k];
+                if (pass && strncmp(key, "target.", 7)) break;
+                sqlite3_reset(st);
+                sqlite3_bind_int64(st, 1, r->id);
+                sqlite3_bind_text(st, 2, pass ? key + 7 : key, -1, SQLITE_STATIC);
+                int s = sqlite3_step(st);
+                if (s == SQLITE_ROW) r->ax[k] = dup_or_null(sqlite3_column_text(st, 0), &oom);
+                else if (s != SQLITE_DONE) rc = dberr(db, err, n, "reading the params");
+            }
         }
     }
     sqlite3_finalize(st);
@@ -447,22 +454,26 @@ static int match_baseline(const m2pt_compare *c, int g) {
     return -1;
 }
 
+int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out) {
+    *out = (m2pt_desc){0, NAN, NAN, NAN};
+    int64_t *ka = malloc((size_t)(G->n ? G->n : 1) * sizeof *ka), *kb = malloc((size_t)(B->n ? B->n : 1) * sizeof *kb);
+    double *a = malloc((size_t)(G->n ? G->n : 1) * sizeof *a), *b = malloc((size_t)(B->n ? B->n : 1) * sizeof *b);
+    if (ka && kb && a && b) {
+        int na = per_seed(G, ka, a), nb = per_seed(B, kb, b);
+        m2pt_paired(ka, a, na, kb, b, nb, out);
+    }
+    int oom = !(ka && kb && a && b);
+    free(ka), free(kb), free(a), free(b);
+    return oom ? -1 : 0;
+}
+
 static int compute_stats(m2pt_compare *c, char *err, size_t n) {
     for (int g = 0; g < c->ngroups; g++) m2pt_describe(c->groups[g].vals, c->groups[g].n, &c->groups[g].stats);
     for (int g = 0; g < c->ngroups; g++) {
         m2pt_compare_group *G = &c->groups[g];
         G->diff = (m2pt_desc){0, NAN, NAN, NAN};
         if (G->baseline || (G->ref = match_baseline(c, g)) < 0) continue;
-        const m2pt_compare_group *B = &c->groups[G->ref];
-        int64_t *ka = malloc((size_t)G->n * sizeof *ka), *kb = malloc((size_t)B->n * sizeof *kb);
-        double *a = malloc((size_t)G->n * sizeof *a), *b = malloc((size_t)B->n * sizeof *b);
-        if (ka && kb && a && b) {
-            int na = per_seed(G, ka, a), nb = per_seed(B, kb, b);
-            m2pt_paired(ka, a, na, kb, b, nb, &G->diff);
-        }
-        int oom = !(ka && kb && a && b);
-        free(ka), free(kb), free(a), free(b);
-        if (oom) return errf(err, n, -1, "out of memory");
+        if (m2pt_compare_paired(G, &c->groups[G->ref], &G->diff)) return errf(err, n, -1, "out of memory");
     }
     return 0;
 }

@@ -68,6 +68,10 @@ int m2pt_compare_run(struct sqlite3 *db, const char *experiment, const char *by,
                      m2pt_compare *out, char *err, size_t errlen);
 void m2pt_compare_free(m2pt_compare *c);
 
+/* The difference G - B paired by seed (a group's runs of one seed count as their mean), as
+ * compare computes it for a group and its baseline. 0, or -1 when out of memory. */
+int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out);
+
 /* The result as a table. human: accuracies in % with 2 decimals and CIs as "[lo, hi]" (for
  * table/markdown); otherwise raw numbers in separate columns (for csv/json). NULL when out of
  * memory. */
