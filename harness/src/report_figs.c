@@ -7,7 +7,7 @@
 #include "report.h"
 #include "svg.h"
 
-#define MAX_LINES 8 /* series per learning-curve chart */
+#define MAX_LINES 4 /* series per learning-curve chart: more bands would hide each other */
 
 /* Renders with fn into a new figure block: fig-NN-<what>.svg. */
 static int add_figure(m2pt_doc *d, int *fig, const char *what, const char *caption, m2pt_strbuf *svg) {
@@ -33,11 +33,31 @@ int m2pt_report_fig_deltas(const m2pt_report *r, const int *groups, int n, const
         return -1;
     }
     double scale = c->percent ? 100 : 1;
+    /* labels leave out what all the bars share (when they differ at all) */
+    int *bskip = malloc((size_t)(c->naxes ? c->naxes : 1) * sizeof *bskip), first = -1, differ = 0;
+    if (!bskip) {
+        free(bars), free(labels), free(tips), free(notes);
+        return -1;
+    }
+    for (int k = 0; k < c->naxes; k++) bskip[k] = 1;
+    for (int i = 0; i < n; i++) {
+        const m2pt_compare_group *G = &c->groups[groups[i]];
+        if (G->baseline || G->ref < 0) continue;
+        if (first < 0) {
+            first = groups[i];
+            continue;
+        }
+        for (int k = 0; k < c->naxes; k++) {
+            const char *a = c->groups[first].values[k], *b = G->values[k];
+            if (!((!a && !b) || (a && b && !strcmp(a, b)))) bskip[k] = 0, differ = 1;
+        }
+    }
+    for (int k = 0; k < c->naxes; k++) bskip[k] = differ ? bskip[k] || (skip && skip[k]) : skip && skip[k];
     int nb = 0;
     for (int i = 0; i < n; i++) {
         const m2pt_compare_group *G = &c->groups[groups[i]];
         if (G->baseline || G->ref < 0) continue;
-        m2pt_report_short_label(c, groups[i], skip, labels[nb], sizeof labels[nb]);
+        m2pt_report_short_label(c, groups[i], bskip, labels[nb], sizeof labels[nb]);
         m2pt_report_long_label(c, groups[i], tips[nb], sizeof tips[nb]);
         m2pt_svg_bar *b = &bars[nb];
         b->label = labels[nb], b->tooltip = tips[nb], b->note = notes[nb];
@@ -75,7 +95,7 @@ int m2pt_report_fig_deltas(const m2pt_report *r, const int *groups, int n, const
         if (!rc) rc = add_figure(d, fig, "deltas", cap, &b);
         else m2pt_sb_free(&b);
     }
-    free(bars), free(labels), free(tips), free(notes);
+    free(bars), free(labels), free(tips), free(notes), free(bskip);
     return rc;
 }
 
@@ -179,9 +199,10 @@ int m2pt_report_fig_lambda(const m2pt_report *r, int g, m2pt_doc *d, int *fig) {
                 .label = labels[b], .color = colors[b], .n = ne, .x = x, .y = &L->mean[((size_t)b * nl + j) * ne]};
     }
     if (!rc) {
-        char label[512], t[700], cap[900], note[200];
+        char label[512], shortl[512], t[700], cap[900], note[200];
         m2pt_report_long_label(&r->cmp, g, label, sizeof label);
-        snprintf(t, sizeof t, "λ per block linear: %s", label);
+        m2pt_report_short_label(&r->cmp, g, NULL, shortl, sizeof shortl);
+        snprintf(t, sizeof t, "λ per block linear: %s", shortl);
         snprintf(note, sizeof note, "mean over %d run%s; the value at the end of each epoch", L->nruns,
                  L->nruns == 1 ? "" : "s");
         snprintf(cap, sizeof cap, "λ of each block's qkv, proj, fc1 and fc2 over training, %s: %s.", label, note);

@@ -216,7 +216,11 @@ static void svg_open(m2pt_strbuf *b, double w, double h, const char *title, int 
                    w, h, w, h);
     m2pt_xml_escape(b, title ? title : "");
     m2pt_sb_printf(b, "</title>\n<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
-    if (title) text_at(b, 10, 20, NULL, " font-size=\"14\" font-weight=\"bold\"", title);
+    if (title) { /* clipped to the width (bold 14 px: about 8 px a character) */
+        m2pt_sb_puts(b, "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">");
+        put_clipped(b, title, (int)((w - 20) / 8.2));
+        m2pt_sb_puts(b, "</text>\n");
+    }
 }
 
 int m2pt_svg_line_chart(m2pt_strbuf *b, const m2pt_svg_lines *c, int xml_decl) {
@@ -333,7 +337,7 @@ int m2pt_svg_bar_chart(m2pt_strbuf *b, const m2pt_svg_bars *c, int xml_decl) {
         range_add(r->value, &lo, &hi), range_add(r->lo, &lo, &hi), range_add(r->hi, &lo, &hi);
     }
     double lw = 14 + CHAR_W * lmax;
-    if (lw > 300) lw = 300;
+    if (lw > 380) lw = 380;
     if (lw < 60) lw = 60;
     double nw = 16 + CHAR_W * nmax;
     if (nw > 280) nw = 280;
