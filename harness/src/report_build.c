@@ -111,21 +111,22 @@ static void families_free(family *f, int n) {
     free(f);
 }
 
-/* skip[k] = axis k has one value in the family (when the family has more than one group). */
+/* Axes that describe the pathway or the auxiliary model (as compare's baseline matching). */
+static int about_pathway(const char *axis) {
+    return !strncmp(axis, "pathway.", 8) || !strncmp(axis, "auxiliary.", 10) || !strcmp(axis, "pathway") ||
+           !strcmp(axis, "aux") || !strcmp(axis, "aux_modality");
+}
+
+/* skip[k] = axis k has one value in the family (for a family of one group: axis k is not
+ * about the pathway); such axes go into the family's heading instead of its table. */
 static void constant_axes(const m2pt_compare *c, const family *F, int *skip) {
     for (int k = 0; k < c->naxes; k++) {
-        skip[k] = F->n > 1;
+        skip[k] = F->n > 1 || !about_pathway(c->axes[k]);
         for (int i = 1; i < F->n && skip[k]; i++) {
             const char *a = c->groups[F->g[0]].values[k], *b = c->groups[F->g[i]].values[k];
             skip[k] = (!a && !b) || (a && b && !strcmp(a, b));
         }
     }
-}
-
-/* Axes that describe the pathway or the auxiliary model (as compare's baseline matching). */
-static int about_pathway(const char *axis) {
-    return !strncmp(axis, "pathway.", 8) || !strncmp(axis, "auxiliary.", 10) || !strcmp(axis, "pathway") ||
-           !strcmp(axis, "aux") || !strcmp(axis, "aux_modality");
 }
 
 /* "axis=value, ..." of the axes that are constant in the family (for a family of one group:
@@ -134,7 +135,7 @@ static void family_title(const m2pt_compare *c, const family *F, const int *skip
     size_t len = 0;
     buf[0] = '\0';
     for (int k = 0; k < c->naxes && len + 1 < n; k++) {
-        if (F->n > 1 ? !skip[k] : about_pathway(c->axes[k])) continue;
+        if (!skip[k] || about_pathway(c->axes[k])) continue;
         const char *v = c->groups[F->g[0]].values[k];
         if (!v || !strcmp(v, "-")) continue;
         int w = snprintf(buf + len, n - len, "%s%s=%s", len ? ", " : "", c->axes[k], v);

@@ -272,7 +272,7 @@ static int load_series(sqlite3 *db, m2pt_report *r, char *err, size_t n) {
 /* ================================================================ pending runs */
 
 /* "axis=value, ..." of a target run over the experiment's grid axes but seed. */
-static int cell_label(sqlite3 *db, sqlite3_stmt *axes, sqlite3_stmt *par, int64_t exp, int64_t run, m2pt_strbuf *b) {
+static int cell_label(sqlite3_stmt *axes, sqlite3_stmt *par, int64_t exp, int64_t run, m2pt_strbuf *b) {
     sqlite3_reset(axes);
     sqlite3_bind_int64(axes, 1, exp);
     int s, k = 0;
@@ -287,7 +287,6 @@ static int cell_label(sqlite3 *db, sqlite3_stmt *axes, sqlite3_stmt *par, int64_
         m2pt_sb_printf(b, "%s%s=%s", k++ ? ", " : "", key, v ? v : "-");
         if (t != SQLITE_ROW && t != SQLITE_DONE) return -1;
     }
-    (void)db;
     return s == SQLITE_DONE ? 0 : -1;
 }
 
@@ -320,7 +319,7 @@ static int load_pending(sqlite3 *db, int64_t exp, m2pt_report *r, char *err, siz
         m2pt_strbuf b;
         m2pt_sb_init(&b);
         if (p->role && !strcmp(p->role, "target")) {
-            if (cell_label(db, axes, par, exp, p->id, &b)) rc = dberr(db, err, n, "reading the unfinished runs");
+            if (cell_label(axes, par, exp, p->id, &b)) rc = dberr(db, err, n, "reading the unfinished runs");
         } else {
             const unsigned char *m = sqlite3_column_text(st, 6);
             m2pt_sb_printf(&b, "modality=%s", m ? (const char *)m : "-");
