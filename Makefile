@@ -13,7 +13,7 @@ CFLAGS  ?= $(OPT) $(ARCH) -g
 # -fopenmp-simd: honour `omp simd` pragmas (no OpenMP runtime); -fno-math-errno and
 # -fno-trapping-math let floorf/sqrtf vectorise without changing any result (m2pt never reads
 # errno after math nor enables FP traps). No -ffast-math: results must not depend on the optimiser.
-WARN    := -fopenmp-simd -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+WARN    := -fopenmp-simd -ffp-contract=fast -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 PREFIX  ?= /usr/local
 CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L -DM2PT_PREFIX='"$(PREFIX)"'
 LDLIBS  := -lopenblas -lz -lpthread -lm -ldl -lyaml -lsqlite3

@@ -103,7 +103,7 @@ static void layout(m2pt_blocks *b, carver *c) {
 int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int tokens) {
     const int L = b->cfg.depth;
     if (max_batch <= 0 || tokens <= 0) return -1;
-    if ((long)tokens * (b->cfg.dim / b->cfg.heads) > M2PT_ATT_MAX_TD || tokens > M2PT_ATT_MAX_T) return -1;
+    if (!m2pt_attention_supported(tokens, b->cfg.dim / b->cfg.heads)) return -1;
     b->params = p;
     b->tokens = tokens;
     b->max_rows = max_batch * tokens;
