@@ -51,7 +51,7 @@ static void linear_backward_task(void *p, int tid, int nt) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), a->in, a->out, 1.0f,
                     a->dy + r0 * a->out, a->out, a->W, a->in, 0.0f, a->dx + r0 * a->in, a->in);
     m2pt_split(a->out, nt, tid, 4, &o0, &o1);
-    if (o1 <= o0) return;
+    if (!a->dW || o1 <= o0) return;
     /* dW[o0:o1] += dy[:, o0:o1]^T x: each thread owns whole rows of dW, so no reduction races */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), a->in, a->N, 1.0f,
                 a->dy + o0, a->out, a->x, a->in, 1.0f, a->dW + o0 * a->in, a->in);
@@ -112,7 +112,7 @@ static void ln_backward_task(void *p, int tid, int nt) {
     const int C = a->C;
     long r0, r1, c0, c1;
     m2pt_split(a->N, nt, tid, 1, &r0, &r1);
-    for (long r = r0; r < r1; r++) {
+    for (long r = a->dx ? r0 : r1; r < r1; r++) {
         const float *x = a->x + r * C, *dy = a->dy + r * C;
         float *dx = a->dx + r * C;
         const float m = a->cmean[r], s = a->crstd[r];
@@ -131,7 +131,7 @@ static void ln_backward_task(void *p, int tid, int nt) {
     }
     /* dw, db are column sums: each thread owns a column range, so no reduction races */
     m2pt_split(C, nt, tid, 16, &c0, &c1);
-    for (long r = 0; r < a->N; r++) {
+    for (long r = 0; a->dw && r < a->N; r++) {
         const float *x = a->x + r * C, *dy = a->dy + r * C;
         const float m = a->cmean[r], s = a->crstd[r];
         for (long i = c0; i < c1; i++) {

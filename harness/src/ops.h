@@ -9,14 +9,16 @@
 
 /* y[N,out] = x[N,in] W[out,in]^T + b (b may be NULL). */
 void m2pt_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
-/* dx = dy W (dx may be NULL: skipped); dW += dy^T x; db += column sums of dy (db may be NULL). */
+/* dx = dy W (dx may be NULL: skipped); dW += dy^T x; db += column sums of dy (dW may be NULL:
+ * both skipped; db may be NULL). */
 void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                           const float *W, int N, int in, int out);
 
 /* y = (x - mean) * rstd * w + b over the last dim C; saves mean and rstd [N]. eps = 1e-5. */
 void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, int N, int C);
-/* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient). */
+/* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient).
+ * dx may be NULL (only the parameter gradients), dw NULL (only dx; db is then ignored). */
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *mean, const float *rstd, const float *w, int N, int C);
 
