@@ -4,7 +4,8 @@
 #   make test       install missing packages, build, run every test program
 #   make sanitize   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps       install the Debian packages m2pt needs (no-op when present)
-#   make bench      training step timing of the default micro-ViT
+#   make bench      sgemm peak, training/inference throughput, memory (m2pt bench)
+#   make bench-torch  m2pt against PyTorch side by side (needs python3-torch)
 
 CC      ?= cc
 ARCH    ?= -march=native
@@ -49,7 +50,7 @@ PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
 audio_LDLIBS := -lespeak-ng -lfftw3f
 
-.PHONY: all deps run test check sanitize bench clean install
+.PHONY: all deps run test check sanitize bench bench-torch clean install
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
 define plugin_rule
@@ -159,8 +160,11 @@ sanitize: deps
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" check
 
-bench: $(BUILD)/m2pt
+bench: $(BUILD)/m2pt $(PLUGINS)
 	$(BUILD)/m2pt bench
+
+bench-torch: $(BUILD)/m2pt $(PLUGINS)
+	/usr/bin/python3 harness/scripts/bench_vs_torch.py --m2pt $(BUILD)/m2pt --large
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the CLI, the public headers, the plugins and
 # m2pt.pc, so that an out-of-tree plugin builds with `pkg-config --cflags m2pt` alone.
