@@ -53,6 +53,15 @@ audio_LDLIBS := -lespeak-ng -lfftw3f
 .PHONY: all deps run test check sanitize bench bench-torch clean install
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
+# Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them
+# (defined before the plugin rules, which expand FLAGS_STAMP when they are read).
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PLUGIN_CFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
+.PHONY: FORCE
+
 define plugin_rule
 $(BUILD)/obj/$(1)/%.o: $(1)/%.c $$(FLAGS_STAMP)
 	@mkdir -p $$(dir $$@)
@@ -63,13 +72,6 @@ $(BUILD)/plugins/$(notdir $(1)).so: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $
 endef
 $(foreach d,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(d))))
 
-# Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them.
-FLAGS_STAMP := $(BUILD)/flags.stamp
-FLAGS_NOW := $(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PLUGIN_CFLAGS)
-$(FLAGS_STAMP): FORCE
-	@mkdir -p $(dir $@)
-	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
-.PHONY: FORCE
 FORCE:
 
 # The source revision, rewritten only when it changes (so commits do not rebuild everything).
