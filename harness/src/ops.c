@@ -86,9 +86,11 @@ static void ln_forward_task(void *p, int tid, int nt) {
         const float *x = a->x + r * C;
         float *y = a->y + r * C;
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (int i = 0; i < C; i++) m += x[i];
         m /= (float)C;
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (int i = 0; i < C; i++) {
             float d = x[i] - m;
             v += d * d;
@@ -117,6 +119,7 @@ static void ln_backward_task(void *p, int tid, int nt) {
         float *dx = a->dx + r * C;
         const float m = a->cmean[r], s = a->crstd[r];
         float sum_g = 0.0f, sum_gx = 0.0f; /* g = dy * w; xhat = (x - m) s */
+#pragma omp simd reduction(+ : sum_g, sum_gx)
         for (int i = 0; i < C; i++) {
             float g = dy[i] * a->w[i];
             sum_g += g;
