@@ -38,6 +38,19 @@ static int train_size(const m2pt_cell *cell, const char *exe_dir, long *size, ch
     return rc ? -1 : 0;
 }
 
+/* The cell's own train_size option, when it has one (then the plugin need not be opened). */
+static int given_size(const m2pt_cell *cell, long *size) {
+    for (int i = 0; i < cell->data.n; i++)
+        if (!strcmp(cell->data.e[i].key, "train_size")) {
+            char *end;
+            long v = strtol(cell->data.e[i].value, &end, 10);
+            if (*end || v < 0) return 0;
+            *size = v;
+            return 1;
+        }
+    return 0;
+}
+
 /* Two cells with the same modality and data options have the same training split. */
 static int same_data(const m2pt_cell *a, const m2pt_cell *b) {
     if (strcmp(a->modality, b->modality) || a->data.n != b->data.n) return 0;
@@ -60,7 +73,7 @@ int m2pt_cell_costs(const m2pt_experiment *exp, double *cost, char *err, size_t 
         int j = 0;
         while (j < i && !same_data(&exp->cells[j], c)) j++;
         if (j < i) size[i] = size[j];
-        else rc = train_size(c, exe_dir, &size[i], err, errlen);
+        else if (!given_size(c, &size[i])) rc = train_size(c, exe_dir, &size[i], err, errlen);
         const m2pt_shape *s = &c->shape;
         cost[i] = (double)c->train.epochs * (double)size[i] * s->depth * (double)s->dim * s->dim *
                   (4.0 + 2.0 * s->mlp_ratio);

@@ -120,7 +120,7 @@ static int fingerprint_query(merger *m, sqlite3 *db, const char *sql, uint64_t *
 }
 
 /* What an input holds: its runs (status, attempt, times, how many metrics), its experiments and
- * memberships. Equal fingerprints: nothing new to merge. */
+ * memberships, its summaries. Equal fingerprints: nothing new to merge. */
 static int fingerprint(merger *m, sqlite3 *db, char out[17]) {
     uint64_t h = 1469598103934665603ull;
     if (fingerprint_query(m, db,
@@ -130,6 +130,8 @@ static int fingerprint(merger *m, sqlite3 *db, char out[17]) {
         fingerprint_query(m, db,
                           "SELECT e.name, e.updated, r.cell_hash FROM experiment_runs er JOIN experiments e ON"
                           " e.id = er.experiment_id JOIN runs r ON r.id = er.run_id ORDER BY e.name, r.cell_hash",
+                          &h) ||
+        fingerprint_query(m, db, "SELECT r.cell_hash, s.* FROM summary s JOIN runs r ON r.id = s.run_id ORDER BY 1",
                           &h))
         return -1;
     snprintf(out, 17, "%016llx", (unsigned long long)h);

@@ -169,7 +169,7 @@ int m2pt_slurm_script(const m2pt_slurm_job *j, const char *script, m2pt_strbuf *
                     "aux | target)\n"
                     "    k=\"${SLURM_ARRAY_TASK_ID:?submit the $1 phase as a job array: sbatch --array=1-$shards}\"\n"
                     "    only=\n"
-                    "    [ \"$1\" = aux ] && only=--aux-only\n"
+                    "    if [ \"$1\" = aux ]; then only=--aux-only; fi\n"
                     "    exec \"$m2pt\" run \"$exp\" $only --shard \"$k/$shards\" --threads \"$threads\" --db \"$dir/shard-$k.db\" "
                     "--cache \"$cache\"");
     for (int i = 0; i < j->nsets; i++) {
