@@ -181,7 +181,7 @@ static void expect_same_text(const char *what, const char *a, const char *b) {
 static void test_shards_merge(void **state) {
     e2e_env *e = *state;
     char file[4200], local[400], merged[400], cache[400], sdb[2][400], cache_local[400];
-    data(file, sizeof file, "shards.yaml");
+    data(file, sizeof file, "small.yaml");
     e2e_path(local, sizeof local, e, "local.db");
     e2e_path(merged, sizeof merged, e, "merged.db");
     e2e_path(cache, sizeof cache, e, "cache");
@@ -205,7 +205,7 @@ static void test_shards_merge(void **state) {
         e2e_expect_contains(&s[k], s[k].out, "all cells done");
         trained += e2e_count(s[k].out, "auxiliary model: image");
         /* each shard's database holds its own target cells, not the others' */
-        e2e_expect_q(sdb[k], 8, "SELECT count(*) FROM shard_plan WHERE role = 'target'");
+        e2e_expect_q(sdb[k], 4, "SELECT count(*) FROM shard_plan WHERE role = 'target'");
         e2e_expect_q(sdb[k], 0, "SELECT count(*) FROM runs r JOIN shard_plan p ON p.cell_hash = r.cell_hash"
                                 " WHERE r.role = 'target' AND p.shard <> %d", k + 1);
     }
@@ -213,17 +213,17 @@ static void test_shards_merge(void **state) {
 
     e2e_result m = e2e_run(e, "merge", merged, sdb[0], sdb[1], NULL);
     e2e_expect_rc(&m, 0);
-    e2e_expect_contains(&m, m.out, "experiment cluster-shards: 10 of 10 planned cells done");
+    e2e_expect_contains(&m, m.out, "experiment cluster-small: 6 of 6 planned cells done");
     char *a = comparable(local), *b = comparable(merged);
     expect_same_text("the single-machine and the merged database", a, b);
     free(a), free(b);
-    e2e_result c1 = e2e_run(e, "compare", "cluster-shards", "--db", local, NULL);
-    e2e_result c2 = e2e_run(e, "compare", "cluster-shards", "--db", merged, NULL);
+    e2e_result c1 = e2e_run(e, "compare", "cluster-small", "--db", local, NULL);
+    e2e_result c2 = e2e_run(e, "compare", "cluster-small", "--db", merged, NULL);
     e2e_expect_rc(&c2, 0);
     assert_string_equal(c1.out, c2.out);
     /* provenance: two sources; each run says which input it came from */
     e2e_expect_q(merged, 2, "SELECT count(*) FROM merge_sources");
-    e2e_expect_q(merged, 10, "SELECT count(DISTINCT run_id) FROM merge_runs WHERE action IN ('added', 'replaced')");
+    e2e_expect_q(merged, 6, "SELECT count(DISTINCT run_id) FROM merge_runs WHERE action IN ('added', 'replaced')");
     e2e_expect_q(merged, 2, "SELECT count(DISTINCT host || pid) FROM runs WHERE role = 'target'"); /* 2 processes */
     /* an auxiliary model imported by a shard that did not train it does not replace the training */
     e2e_expect_q(merged, 2, "SELECT count(*) FROM runs r WHERE role = 'auxiliary' AND"
@@ -354,8 +354,8 @@ static void test_takeover(void **state) {
     e2e_expect_contains(&m2, m2.out, "3 of 3 planned cells done");
     e2e_expect_contains(&m2, m2.out, "merged before");
     e2e_expect_q(merged, 3, "SELECT count(*) FROM runs WHERE status = 'done'");
-    /* the auxiliary run in the merged database is the complete training: 4 epochs */
-    e2e_expect_q(merged, 4, "SELECT count(*) FROM metrics m JOIN runs r ON r.id = m.run_id"
+    /* the auxiliary run in the merged database is the complete training: 3 epochs */
+    e2e_expect_q(merged, 3, "SELECT count(*) FROM metrics m JOIN runs r ON r.id = m.run_id"
                             " WHERE r.role = 'auxiliary' AND m.key = 'val_acc'");
     e2e_expect_q(merged, 2, "SELECT count(*) FROM runs t JOIN runs a ON a.id = t.aux_run_id WHERE a.role = 'auxiliary'");
     e2e_free(&d), e2e_free(&s[0]), e2e_free(&s[1]), e2e_free(&m1), e2e_free(&again), e2e_free(&m2);
@@ -475,14 +475,14 @@ static void test_slurm(void **state) {
     e2e_env *e = *state;
     char file[4200], dir[400], db[400], cache[400], script[500], bin[400], link[500], fake[4200], log[400];
     char path[8192];
-    data(file, sizeof file, "shards.yaml");
+    data(file, sizeof file, "small.yaml");
     data(fake, sizeof fake, "fake-sbatch");
     e2e_path(dir, sizeof dir, e, "sl");
     e2e_path(db, sizeof db, e, "merged.db");
     e2e_path(cache, sizeof cache, e, "cache");
     e2e_path(bin, sizeof bin, e, "bin");
     e2e_path(log, sizeof log, e, "sbatch.log");
-    snprintf(script, sizeof script, "%s/cluster-shards.sbatch", dir);
+    snprintf(script, sizeof script, "%s/cluster-small.sbatch", dir);
 
     /* the script alone */
     e2e_result r = e2e_run(e, "slurm", file, "--shards", "2", "--partition", "short", "--array-parallelism", "1",
@@ -540,14 +540,14 @@ static void test_slurm(void **state) {
     assert_string_equal(states, "ok 1\nok 2\nok 3\n");
     free(states);
     e2e_free(&r);
-    e2e_expect_q(db, 10, "SELECT count(*) FROM runs WHERE status = 'done'");
+    e2e_expect_q(db, 6, "SELECT count(*) FROM runs WHERE status = 'done'");
     e2e_expect_q(db, 2, "SELECT count(*) FROM merge_sources");
     char aux1[500], aux2[500];
     snprintf(aux1, sizeof aux1, "%s/aux-1.out", dir);
     snprintf(aux2, sizeof aux2, "%s/aux-2.out", dir);
     char *l1 = e2e_slurp(aux1), *l2 = e2e_slurp(aux2);
     assert_int_equal(e2e_count(l1, "auxiliary model: image") + e2e_count(l2, "auxiliary model: image"), 2);
-    e2e_expect_contains(NULL, l1, "m2pt run: cluster-shards: shard 1 of 2");
+    e2e_expect_contains(NULL, l1, "m2pt run: cluster-small: shard 1 of 2");
     free(l1), free(l2);
 
     /* everything done: resubmitting runs only the merge, which finds nothing new */
@@ -586,7 +586,7 @@ static void test_slurm(void **state) {
     e2e_expect_contains(NULL, mo, "shard-1.db: merged before");
     e2e_expect_contains(NULL, mo, "0 added, 0 replaced, ");
     free(mo);
-    e2e_expect_q(db, 10, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
+    e2e_expect_q(db, 6, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
     e2e_expect_q(db, 3, "SELECT count(*) FROM merge_sources");
     e->passed = 1;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +28,13 @@ static char m2pt[4096];
 static char name[64] = "e2e";
 static pid_t live[64]; /* children not reaped yet (killed by the next setup or the end) */
 static int nlive;
+
+/* CPU seconds used by the reaped children so far. */
+static double children_cpu(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_CHILDREN, &u)) return 0;
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
 
 static double now(void) {
     struct timespec t;
@@ -120,7 +128,7 @@ int e2e_setup(void **state) {
         return -1;
     }
     setenv("M2PT_CACHE_DIR", cache, 1);
-    e->t0 = now();
+    e->t0 = now(), e->cpu0 = children_cpu();
     *state = e;
     return 0;
 }
@@ -130,7 +138,8 @@ int e2e_teardown(void **state) {
     e2e_kill_leftovers();
     const char *keep = getenv("M2PT_KEEP_TMP");
     int kept = !e->passed || (keep && *keep && strcmp(keep, "0"));
-    printf("(%.1f s)%s%s\n", now() - e->t0, kept ? " kept " : "", kept ? e->dir : "");
+    printf("(%.1f s, m2pt CPU %.1f s)%s%s\n", now() - e->t0, children_cpu() - e->cpu0, kept ? " kept " : "",
+           kept ? e->dir : "");
     if (!kept) rm_rf(e->dir);
     free(e);
     return 0;

@@ -15,7 +15,7 @@ typedef struct {
     char log[320];  /* DIR/log: captured output */
     int nlog;
     int quiet;      /* do not echo commands */
-    double t0;
+    double t0, cpu0; /* start of the test: wall clock, children's CPU time */
     int passed;     /* set at the end of a test: a failed test's directory is kept */
 } e2e_env;
 
