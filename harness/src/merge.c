@@ -77,7 +77,9 @@ typedef struct {
     size_t errlen;
 } merger;
 
-static int fail(merger *m, int bad, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static int fail(merger *m, int bad, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -158,6 +160,9 @@ static int open_sources(merger *m, m2pt_merge_input *in, int nin, int out_exists
         char e[1024];
         if (m2pt_store_open(&s->store, in[i].path, 1, e, sizeof e)) return fail(m, 1, "%s", e);
         s->db = m2pt_store_db(s->store);
+        /* one read transaction: a consistent snapshot even while a shard still writes */
+        if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(m, s->db, "cannot start reading");
         s->real = realpath(in[i].path, NULL);
         if (!s->real) return fail(m, 0, "%s: %s", in[i].path, strerror(errno));
     }
@@ -171,6 +176,7 @@ static void close_sources(merger *m) {
             m2pt_copier_free(&s->runs_ins), m2pt_copier_free(&s->runs_upd);
             for (int t = 0; t < NCHILD; t++) m2pt_copier_free(&s->child[t]);
         }
+        if (s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         m2pt_store_close(s->store);
         free(s->real), free(s->exp_from), free(s->exp_to);
     }
