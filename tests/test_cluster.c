@@ -77,7 +77,7 @@ static void parse_shard(const char *out, shard_view *v) {
         if (sscanf(p, " %31s %31s %*s %*s %*s %15s", hash, role, shard) != 3 || strlen(hash) != 16) continue;
         if (strcmp(role, "auxiliary") && strcmp(role, "target")) continue;
         assert_true(v->n < 64);
-        snprintf(v->hash[v->n], 17, "%s", hash);
+        snprintf(v->hash[v->n], 17, "%.16s", hash);
         v->role[v->n] = role[0];
         v->own[v->n] = !strchr(shard, '*');
         v->n++;
@@ -99,7 +99,7 @@ static void test_plan(void **state) {
         double total = 0, lo = 100, hi = 0;
         char hashes[4096] = "";
         for (int k = 1; k <= n; k++) {
-            char spec[16];
+            char spec[32];
             snprintf(spec, sizeof spec, "%d/%d", k, n);
             e2e_result r = e2e_run(e, "run", file, "--shard", spec, "--dry-run", "--db", db, NULL);
             e2e_expect_rc(&r, 0);
@@ -192,7 +192,7 @@ static void test_shards_merge(void **state) {
     /* three shards at once, one shared cache, three databases */
     e2e_result s[2];
     for (int k = 0; k < 2; k++) {
-        char spec[8], name[32];
+        char spec[32], name[32];
         snprintf(spec, sizeof spec, "%d/2", k + 1);
         snprintf(name, sizeof name, "shard-%d.db", k + 1);
         e2e_path(sdb[k], sizeof sdb[k], e, name);
@@ -342,7 +342,7 @@ static void test_takeover(void **state) {
     e2e_expect_q(merged, 1, "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'done'");
 
     /* the dead shard again: the auxiliary model comes from the cache */
-    char spec[8];
+    char spec[32];
     snprintf(spec, sizeof spec, "%d/2", trainer + 1);
     e2e_result again =
         e2e_run(e, "run", file, "--shard", spec, "--db", db[trainer], "--cache", cache, "--threads", "1", NULL);
