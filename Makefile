@@ -2,6 +2,7 @@
 #   make            build the CLI (build/m2pt) and the test programs
 #   make run        install missing packages, build, run experiments/quickstart.yaml, compare
 #   make test       install missing packages, build, run every test program
+#   make test-slurm m2pt slurm --submit on a real single-node Slurm (installs slurm-wlm, munge; root)
 #   make sanitize   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps       install the Debian packages m2pt needs (no-op when present)
 #   make bench      sgemm peak, training/inference throughput, memory (m2pt bench)
@@ -50,7 +51,7 @@ PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
 audio_LDLIBS := -lespeak-ng -lfftw3f
 
-.PHONY: all deps run test check sanitize bench bench-torch clean install
+.PHONY: all deps run test check sanitize bench bench-torch clean install test-slurm
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
 
 # Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them
@@ -152,6 +153,13 @@ check: $(TEST_BIN) $(PLUGINS) $(BAD_PLUGINS) $(BUILD)/m2pt $(BUILD)/stage.done
 	echo; [ -z "$$failed" ] || echo "failed programs:$$failed"; \
 	echo "test programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
+
+# A real Slurm: a single-node cluster on localhost started from this shell (about half a minute
+# once slurm-wlm and munge are installed; the script installs them). Root only. See
+# tests/slurm/test-slurm.sh and README.md, "Running on a cluster".
+test-slurm: deps
+	@$(MAKE) --no-print-directory $(BUILD)/m2pt $(PLUGINS)
+	M2PT_BUILD=$(BUILD) sh tests/slurm/test-slurm.sh
 
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize OPT=-O1 \
