@@ -18,7 +18,9 @@
 set -eu
 
 root=$(pwd)
-m2pt="$root/${M2PT_BUILD:-build}/m2pt"
+build="${M2PT_BUILD:-build}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac # absolute, or relative to the repository
+m2pt="$build/m2pt"
 started=$(date +%s)
 say() { printf 'test-slurm: %s\n' "$*"; }
 die() {
