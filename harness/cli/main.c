@@ -31,7 +31,7 @@ static void usage(FILE *f) {
             "  report    Markdown + HTML report of an experiment: tables, p-values, SVG plots\n"
             "  merge     merge result databases (the shards of a grid) into one\n"
             "  slurm     run an experiment grid on a Slurm cluster: job arrays of shards, then a merge\n"
-            "  bench     time training steps of the default micro-ViT (dim 64, depth 4, batch 128)\n"
+            "  bench     sgemm peak; training and inference throughput, baseline vs reparam; memory\n"
             "  version   print the version\n"
             "  help      this text ('m2pt COMMAND --help' for a command's options)\n"
             "\n"
