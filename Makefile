@@ -2,9 +2,11 @@
 #   make            build the CLI (build/m2pt) and the test programs
 #   make run        install missing packages, build, run experiments/quickstart.yaml, compare
 #   make test       install missing packages, build, run every test program
+#   make test-slurm m2pt slurm --submit on a real single-node Slurm (installs slurm-wlm, munge; root)
 #   make sanitize   the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make deps       install the Debian packages m2pt needs (no-op when present)
-#   make bench      training step timing of the default micro-ViT
+#   make bench      sgemm peak, training/inference throughput, memory (m2pt bench)
+#   make bench-torch  m2pt against PyTorch side by side (needs python3-torch)
 #   make faults-long, fuzz, fuzz-ci, fuzz-long, valgrind: see README "Reliability"
 
 CC      ?= cc
@@ -14,7 +16,7 @@ CFLAGS  ?= $(OPT) $(ARCH) -g
 # -fopenmp-simd: honour `omp simd` pragmas (no OpenMP runtime); -fno-math-errno and
 # -fno-trapping-math let floorf/sqrtf vectorise without changing any result (m2pt never reads
 # errno after math nor enables FP traps). No -ffast-math: results must not depend on the optimiser.
-WARN    := -fopenmp-simd -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+WARN    := -fopenmp-simd -ffp-contract=fast -fno-math-errno -fno-trapping-math -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 PREFIX  ?= /usr/local
 CPPFLAGS := -Iharness/src -Iharness/include -D_POSIX_C_SOURCE=200809L -DM2PT_PREFIX='"$(PREFIX)"'
 LDLIBS  := -lopenblas -lz -lpthread -lm -ldl -lyaml -lsqlite3
@@ -54,8 +56,18 @@ PLUGIN_CFLAGS := -fPIC -fvisibility=hidden -Iharness/include
 image_LDLIBS := -lz
 audio_LDLIBS := -lespeak-ng -lfftw3f
 
-.PHONY: all deps run test check sanitize bench clean install faults-long fuzz fuzz-ci fuzz-long valgrind
+.PHONY: all deps run test check sanitize bench bench-torch clean install test-slurm faults-long fuzz fuzz-ci \
+        fuzz-long valgrind
 all: $(BUILD)/m2pt $(PLUGINS) $(TEST_BIN)
+
+# Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them
+# (defined before the plugin rules, which expand FLAGS_STAMP when they are read).
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PLUGIN_CFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
+.PHONY: FORCE
 
 define plugin_rule
 $(BUILD)/obj/$(1)/%.o: $(1)/%.c $$(FLAGS_STAMP)
@@ -67,13 +79,6 @@ $(BUILD)/plugins/$(notdir $(1)).so: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $
 endef
 $(foreach d,$(PLUGIN_DIRS),$(eval $(call plugin_rule,$(d))))
 
-# Objects depend on the flags they were built with: changing CFLAGS or ARCH rebuilds them.
-FLAGS_STAMP := $(BUILD)/flags.stamp
-FLAGS_NOW := $(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PLUGIN_CFLAGS)
-$(FLAGS_STAMP): FORCE
-	@mkdir -p $(dir $@)
-	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAGS_NOW)" ] || echo "$(FLAGS_NOW)" > $@
-.PHONY: FORCE
 FORCE:
 
 # The source revision, rewritten only when it changes (so commits do not rebuild everything).
@@ -161,6 +166,13 @@ check: $(TEST_BIN) $(PLUGINS) $(BAD_PLUGINS) $(FAULT_PLUGINS) $(BUILD)/m2pt $(BU
 	echo "test programs: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
+# A real Slurm: a single-node cluster on localhost started from this shell (about half a minute
+# once slurm-wlm and munge are installed; the script installs them). Root only. See
+# tests/slurm/test-slurm.sh and README.md, "Running on a cluster".
+test-slurm: deps
+	@$(MAKE) --no-print-directory $(BUILD)/m2pt $(PLUGINS)
+	M2PT_BUILD=$(BUILD) sh tests/slurm/test-slurm.sh
+
 sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/sanitize OPT=-O1 \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
@@ -214,8 +226,11 @@ valgrind: deps
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-fds=no \
 	  build/valgrind/m2pt run tests/grid/tiny.yaml --db $(VG_DIR)/m2pt.db --cache $(VG_DIR)/cache --threads 1
 
-bench: $(BUILD)/m2pt
+bench: $(BUILD)/m2pt $(PLUGINS)
 	$(BUILD)/m2pt bench
+
+bench-torch: $(BUILD)/m2pt $(PLUGINS)
+	/usr/bin/python3 harness/scripts/bench_vs_torch.py --m2pt $(BUILD)/m2pt --large
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the CLI, the public headers, the plugins and
 # m2pt.pc, so that an out-of-tree plugin builds with `pkg-config --cflags m2pt` alone.

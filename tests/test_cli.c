@@ -366,6 +366,54 @@ static void test_reproducible(void **state) {
 
 /* ----------------------------------------------------------------- setup */
 
+/* m2pt bench: the JSON carries every measured quantity and they are sane (timings are never
+ * asserted, only that they were measured); bad options are refused with exit code 2. */
+static double json_number(const char *json, const char *key, int nth) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = json;
+    for (int i = 0; p && i <= nth; i++) {
+        p = strstr(p, pat);
+        if (p && i < nth) p += strlen(pat);
+    }
+    if (!p) {
+        print_error("bench JSON has no %d-th \"%s\":\n%s\n", nth + 1, key, json);
+        fail();
+    }
+    return strtod(p + strlen(pat), NULL);
+}
+
+static void test_bench(void **state) {
+    (void)state;
+    result r = run("bench --shape default --threads 1 --steps 1 --repeats 1 --sgemm-n 128 --json");
+    expect_rc(&r, 0);
+    expect_contains(r.out, "bench JSON", "\"pathway\": \"baseline\"");
+    expect_contains(r.out, "bench JSON", "\"pathway\": \"reparam\"");
+    expect_contains(r.out, "bench JSON", "\"pathway\": \"merged\"");
+    assert_true(json_number(r.out, "gflops", 0) > 0);
+    assert_int_equal((int)json_number(r.out, "tokens", 0), 50);
+    /* 3 x the forward matmul FLOPs of 4 blocks at 50 tokens, dim 64, mlp 256 */
+    double fwd = 4 * (2.0 * 50 * (3 * 64 * 64 + 64 * 64 + 2 * 256 * 64) + 4.0 * 50 * 50 * 64);
+    assert_float_equal(json_number(r.out, "train_mflop_per_image", 0), 3 * fwd * 1e-6, 0.01);
+    assert_true(json_number(r.out, "train_images_per_s", 0) > 0); /* baseline */
+    assert_true(json_number(r.out, "train_images_per_s", 1) > 0); /* reparam */
+    assert_true(json_number(r.out, "infer_images_per_s", 2) > 0); /* merged */
+    /* the merged model is the plain model: baseline's parameter count, reparam's is larger */
+    double pb = json_number(r.out, "params", 0), pr = json_number(r.out, "params", 1), pm = json_number(r.out, "params", 2);
+    assert_true(pr > pb);
+    assert_float_equal(pm, pb, 0);
+    double rss = json_number(r.out, "peak_rss_mb", 0);
+    assert_true(rss > 1 && rss < 100000);
+    result_free(&r);
+    r = run("bench --shape huge");
+    expect_rc(&r, 2);
+    expect_contains(r.err, "stderr", "--shape must be default, large or all");
+    result_free(&r);
+    r = run("bench --steps 0");
+    expect_rc(&r, 2);
+    result_free(&r);
+}
+
 static int remove_tmpdir(void **state) {
     (void)state;
     char cmd[4200];
@@ -413,6 +461,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_eval_truncated),
         cmocka_unit_test(test_noaux),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, remove_tmpdir);
 }

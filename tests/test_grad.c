@@ -157,9 +157,38 @@ static double att_loss(void *p) {
     return gc_dot(c->r, c->out, (size_t)c->B * c->T * c->D);
 }
 
-static void test_attention(void **state) {
-    (void)state;
-    att_ctx c = {.B = 3, .T = 7, .D = 12, .H = 3};
+/* Independent reference of the attention output in double: softmax(q k^T / sqrt(hd)) v. */
+static double att_reference_max_err(const att_ctx *c) {
+    const int T = c->T, D = c->D, H = c->H, hd = D / H, ld = 3 * D;
+    double worst = 0, *p = malloc((size_t)T * sizeof(double));
+    assert_non_null(p);
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                const float *q = c->qkv + ((size_t)b * T + i) * ld + h * hd;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    const float *k = c->qkv + ((size_t)b * T + j) * ld + D + h * hd;
+                    double s = 0;
+                    for (int d = 0; d < hd; d++) s += (double)q[d] * k[d];
+                    p[j] = s / sqrt((double)hd), mx = p[j] > mx ? p[j] : mx;
+                }
+                for (int j = 0; j < T; j++) p[j] = exp(p[j] - mx), sum += p[j];
+                for (int d = 0; d < hd; d++) {
+                    double o = 0;
+                    for (int j = 0; j < T; j++) o += p[j] / sum * c->qkv[((size_t)b * T + j) * ld + 2 * D + h * hd + d];
+                    double e = fabs(o - c->out[((size_t)b * T + i) * D + h * hd + d]);
+                    worst = e > worst ? e : worst;
+                }
+            }
+    free(p);
+    return worst;
+}
+
+/* Shapes cover the kernel's padding paths: tokens below, at and above one 16-wide tile and not
+ * a multiple of the 4-row tile; head dims below, equal to and above 16. */
+static void check_attention(int B, int T, int D, int H, int samples) {
+    att_ctx c = {.B = B, .T = T, .D = D, .H = H};
     size_t nq = (size_t)c.B * c.T * 3 * c.D, no = (size_t)c.B * c.T * c.D;
     c.qkv = buf(nq), c.out = buf(no), c.P = buf((size_t)c.B * c.H * c.T * c.T), c.r = buf(no);
     gc_fill(c.qkv, nq, 14, -1.5f, 1.5f), gc_fill(c.r, no, 15, -1, 1);
@@ -169,11 +198,24 @@ static void test_attention(void **state) {
         for (int j = 0; j < c.T; j++) s += c.P[(size_t)row * c.T + j];
         assert_float_equal(s, 1.0, 1e-5);
     }
+    double err = att_reference_max_err(&c);
+    printf("  attention B %d T %d D %d H %d: forward max abs err vs double reference %.2e\n", B, T, D, H, err);
+    assert_true(err < 1e-5);
     float *dqkv = buf(nq);
     memset(dqkv, 0x7f, nq * sizeof(float)); /* backward must overwrite, not accumulate */
     m2pt_attention_backward(dqkv, c.r, c.qkv, c.P, c.out, c.B, c.T, c.D, c.H);
-    assert_int_equal(gc_check("attention.dqkv", att_loss, &c, c.qkv, dqkv, nq, &OPTS), 0);
+    gc_opts o = OPTS;
+    o.samples = samples;
+    assert_int_equal(gc_check("attention.dqkv", att_loss, &c, c.qkv, dqkv, nq, &o), 0);
     free(c.qkv), free(c.out), free(c.P), free(c.r), free(dqkv);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    check_attention(3, 7, 12, 3, 0);    /* every element */
+    check_attention(2, 50, 64, 4, 600); /* the default micro-ViT: 50 tokens, head dim 16 */
+    check_attention(1, 21, 40, 2, 400); /* head dim 20: a full and a partial column tile */
+    check_attention(1, 33, 96, 2, 400); /* head dim 48, tokens just above two tiles */
 }
 
 /* ------------------------------------------------------------------ cross-entropy */

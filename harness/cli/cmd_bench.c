@@ -1,113 +1,190 @@
-/* m2pt bench: training-step timing of the default micro-ViT (forward, backward, AdamW), with
- * the median over repeats because the machine is shared and noisy. */
+/* m2pt bench: the machine's sgemm peak, then training and inference throughput of the default
+ * micro-ViT and of a larger shape, with the baseline and the reparam pathway, at 1 thread and at
+ * all threads; achieved matmul GFLOP/s as a share of the peak; peak resident memory. A table,
+ * or --json. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-#include "adamw.h"
+#include "bench.h"
 #include "blas.h"
 #include "cli.h"
-#include "synthetic.h"
+#include "loader.h"
 #include "threads.h"
-#include "util.h"
-#include "vit.h"
+#include "version.h"
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: m2pt bench [--shape default|large|all] [--threads N] [--steps N] [--repeats N]\n"
+            "                  [--sgemm-n N] [--json]\n"
+            "Measures on this machine (median over repeats; the machine may be shared, so run it\n"
+            "more than once and compare medians):\n"
+            "  - the sgemm peak: an N x N x N product (default 2048) on 1 and on all OpenBLAS threads;\n"
+            "  - training throughput (forward + backward + AdamW) of the image model with the\n"
+            "    baseline and the reparam pathway, in images/s, and the matmul GFLOP/s it achieves\n"
+            "    (block linears + attention products, forward and backward) as %% of the peak;\n"
+            "  - inference throughput (forward only) of the baseline and of the merged reparam model;\n"
+            "  - peak resident memory after the default shape and after all shapes.\n"
+            "Shapes: default = dim 64, depth 4, heads 4, mlp 4, patch 4 on 28x28 -> 50 tokens,\n"
+            "batch 128; large = dim 192, depth 6, heads 3, mlp 4, patch 2 -> 197 tokens, batch 32.\n"
+            "\n"
+            "  --shape S      default, large, or all (default)\n"
+            "  --threads N    only N threads (default: 1 and all threads, M2PT_THREADS or all cores)\n"
+            "  --steps N      steps per timing (default 5; large shape: 2)\n"
+            "  --repeats N    timings per median (default 5; large shape: 3)\n"
+            "  --sgemm-n N    size of the peak product (default 2048)\n"
+            "  --json         one JSON object instead of the table\n"
+            "Needs the image plugin and the Fashion-MNIST package (make deps). Compare with PyTorch:\n"
+            "make bench-torch (../shared/bench/torch_vit_bench.py, Debian's python3-torch).\n");
+}
+
+static double peak_rss_mb(void) {
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) ? 0 : u.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
 }
 
 typedef struct {
-    double step_ms, fwd_ms, bwd_ms, opt_ms;
-} step_times;
+    bench_shape shape;
+    bench_result r[3];
+    double rss_mb;
+} shape_run;
 
-/* Median over `repeats` of the mean of `steps` steps, per phase. */
-static step_times time_steps(m2pt_vit *m, const float *x, const int *y, int batch, int steps, int repeats) {
-    double *s = calloc((size_t)repeats * 4, sizeof(double));
-    step_times r = {0};
-    if (!s) return r;
-    m2pt_adamw opt;
-    m2pt_adamw_init(&opt, 1e-3f, 0.05f);
-    for (int w = 0; w < 2; w++) { /* warm caches and the thread pool */
-        m2pt_vit_forward(m, x, y, batch);
-        m2pt_vit_backward(m);
-        m2pt_adamw_step(&opt, &m->params, 1e-3f);
-    }
-    for (int rep = 0; rep < repeats; rep++) {
-        double f = 0, b = 0, o = 0;
-        for (int i = 0; i < steps; i++) {
-            double t0 = m2pt_now();
-            m2pt_vit_forward(m, x, y, batch);
-            double t1 = m2pt_now();
-            m2pt_vit_backward(m);
-            double t2 = m2pt_now();
-            m2pt_adamw_step(&opt, &m->params, 1e-3f);
-            double t3 = m2pt_now();
-            f += t1 - t0, b += t2 - t1, o += t3 - t2;
+static double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0; }
+
+static void print_table(const shape_run *runs, int nruns, const int *threads, int nthreads, const double *peak) {
+    printf("sgemm peak (%s):", "square product, OpenBLAS");
+    for (int k = 0; k < nthreads; k++) printf("%s %d thread%s %.1f GFLOP/s", k ? "," : "", threads[k], threads[k] > 1 ? "s" : "", peak[k]);
+    printf("\n");
+    for (int s = 0; s < nruns; s++) {
+        const shape_run *x = &runs[s];
+        const bench_shape *sh = &x->shape;
+        printf("\n%s: dim %d depth %d heads %d mlp %d, patch %d -> %d tokens, batch %d; %.1f MFLOP/image per "
+               "training step; %d x %d steps per median\n",
+               sh->label, sh->dim, sh->depth, sh->heads, sh->mlp_ratio, sh->patch, x->r[0].tokens, sh->batch,
+               x->r[0].train_mflop_per_image, sh->repeats, sh->steps);
+        printf("pathway   params   threads  step ms  forward  backward  adamw  train img/s  GFLOP/s  %%peak  "
+               "infer img/s\n");
+        for (int p = 0; p < 3; p++)
+            for (int k = 0; k < x->r[p].nt; k++) {
+                const bench_timing *t = &x->r[p].t[k];
+                printf("%-8s %7zu  %7d", x->r[p].pathway, x->r[p].params, t->threads);
+                if (p < 2)
+                    printf("  %7.2f  %7.2f  %8.2f  %5.2f  %11.0f  %7.1f  %5.1f", t->step_ms, t->fwd_ms, t->bwd_ms,
+                           t->opt_ms, t->train_img_s, t->train_gflops, pct(t->train_gflops, peak[k]));
+                else
+                    printf("  %7s  %7s  %8s  %5s  %11s  %7s  %5s", "-", "-", "-", "-", "-", "-", "-");
+                if (t->infer_img_s > 0) printf("  %11.0f", t->infer_img_s);
+                printf("\n");
+            }
+        for (int k = 0; k < nthreads; k++) {
+            const bench_timing *b = &x->r[0].t[k], *r = &x->r[1].t[k], *m = &x->r[2].t[k];
+            printf("%d thread%s: reparam step costs %+.1f%% vs baseline; merged inference %.3fx baseline's\n",
+                   threads[k], threads[k] > 1 ? "s" : "", pct(r->step_ms - b->step_ms, b->step_ms),
+                   b->infer_img_s > 0 ? m->infer_img_s / b->infer_img_s : 0);
         }
-        s[rep] = 1e3 * (f + b + o) / steps;
-        s[repeats + rep] = 1e3 * f / steps;
-        s[2 * repeats + rep] = 1e3 * b / steps;
-        s[3 * repeats + rep] = 1e3 * o / steps;
+        printf("peak resident memory so far: %.0f MB\n", x->rss_mb);
     }
-    for (int k = 0; k < 4; k++) qsort(s + k * repeats, (size_t)repeats, sizeof(double), cmp_double);
-    r.step_ms = s[repeats / 2];
-    r.fwd_ms = s[repeats + repeats / 2];
-    r.bwd_ms = s[2 * repeats + repeats / 2];
-    r.opt_ms = s[3 * repeats + repeats / 2];
-    free(s);
-    return r;
+}
+
+static void print_timing_json(const bench_timing *t, int train) {
+    printf("{\"threads\": %d", t->threads);
+    if (train)
+        printf(", \"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f, \"adamw_ms\": %.3f, "
+               "\"train_images_per_s\": %.1f, \"train_gflops\": %.2f",
+               t->step_ms, t->fwd_ms, t->bwd_ms, t->opt_ms, t->train_img_s, t->train_gflops);
+    printf(", \"infer_images_per_s\": %.1f}", t->infer_img_s);
+}
+
+static void print_json(const shape_run *runs, int nruns, const int *threads, int nthreads, const double *peak,
+                       int sgemm_n) {
+    printf("{\"m2pt\": \"%s %s\", \"cores\": %ld, \"blas_kernel\": \"%s\",\n \"sgemm\": [", M2PT_VERSION, m2pt_git_revision(),
+           sysconf(_SC_NPROCESSORS_ONLN), m2pt_blas_kernel());
+    for (int k = 0; k < nthreads; k++)
+        printf("%s{\"n\": %d, \"threads\": %d, \"gflops\": %.2f}", k ? ", " : "", sgemm_n, threads[k], peak[k]);
+    printf("],\n \"shapes\": [");
+    for (int s = 0; s < nruns; s++) {
+        const shape_run *x = &runs[s];
+        const bench_shape *sh = &x->shape;
+        printf("%s\n  {\"shape\": \"%s\", \"dim\": %d, \"depth\": %d, \"heads\": %d, \"mlp_ratio\": %d, \"patch\": %d, "
+               "\"tokens\": %d, \"batch\": %d, \"steps\": %d, \"repeats\": %d, \"train_mflop_per_image\": %.2f, "
+               "\"peak_rss_mb\": %.1f, \"results\": [",
+               s ? "," : "", sh->label, sh->dim, sh->depth, sh->heads, sh->mlp_ratio, sh->patch, x->r[0].tokens,
+               sh->batch, sh->steps, sh->repeats, x->r[0].train_mflop_per_image, x->rss_mb);
+        for (int p = 0; p < 3; p++) {
+            printf("%s\n   {\"pathway\": \"%s\", \"params\": %zu, \"timings\": [", p ? "," : "", x->r[p].pathway,
+                   x->r[p].params);
+            for (int k = 0; k < x->r[p].nt; k++) {
+                printf("%s", k ? ", " : "");
+                print_timing_json(&x->r[p].t[k], p < 2);
+            }
+            printf("]}");
+        }
+        printf("]}");
+    }
+    printf("]}\n");
 }
 
 int cmd_bench(int argc, char **argv) {
-    long steps = 5, repeats = 5, threads = 0, batch = 128;
+    long steps = 0, repeats = 0, threads = 0, sgemm_n = 2048;
+    const char *which = "all";
+    int json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: m2pt bench [--steps N] [--repeats N] [--threads N] [--batch N]\n"
-                   "Times training steps (forward + backward + AdamW) of the default micro-ViT: dim 64,\n"
-                   "depth 4, heads 4, mlp 4, patch 4 on 28x28 (50 tokens), batch 128; at 1 thread and\n"
-                   "at all threads (or only --threads N). Prints the median over repeats of the mean\n"
-                   "of N steps.\n");
+            usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--steps")) bad = cli_int("bench", a, v, 1, 10000, &steps), i++;
+        } else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--steps")) bad = cli_int("bench", a, v, 1, 10000, &steps), i++;
         else if (!strcmp(a, "--repeats")) bad = cli_int("bench", a, v, 1, 1000, &repeats), i++;
         else if (!strcmp(a, "--threads")) bad = cli_int("bench", a, v, 1, 256, &threads), i++;
-        else if (!strcmp(a, "--batch")) bad = cli_int("bench", a, v, 1, 4096, &batch), i++;
-        else {
+        else if (!strcmp(a, "--sgemm-n")) bad = cli_int("bench", a, v, 16, 16384, &sgemm_n), i++;
+        else if (!strcmp(a, "--shape") && v && (!strcmp(v, "default") || !strcmp(v, "large") || !strcmp(v, "all")))
+            which = v, i++;
+        else if (!strcmp(a, "--shape")) {
+            fprintf(stderr, "m2pt bench: --shape must be default, large or all (see 'm2pt bench --help')\n");
+            return 2;
+        } else {
             fprintf(stderr, "m2pt bench: unknown option '%s' (see 'm2pt bench --help')\n", a);
             return 2;
         }
         if (bad) return 2;
     }
     if (cli_threads("bench", 0)) return 2;
-    int all = m2pt_threads_count();
-    m2pt_vit_config cfg = {.blocks = {.dim = 64, .depth = 4, .heads = 4, .mlp_ratio = 4},
-                           .channels = 1, .height = 28, .width = 28, .patch = 4, .classes = 10};
-    m2pt_vit m;
-    float *x = m2pt_alloc_floats((size_t)batch * 28 * 28);
-    int *y = malloc((size_t)batch * sizeof(int));
-    if (!x || !y || m2pt_vit_create(&m, &cfg, (int)batch)) {
-        fprintf(stderr, "m2pt bench: out of memory\n");
-        free(x), free(y);
+    int all = m2pt_threads_count(), counts[2] = {1, all}, nc = all > 1 ? 2 : 1;
+    if (threads > 0) counts[0] = (int)threads, nc = 1;
+
+    shape_run runs[2] = {
+        {.shape = {"default", 64, 4, 4, 4, 4, 128, steps ? (int)steps : 5, repeats ? (int)repeats : 5}},
+        {.shape = {"large", 192, 6, 3, 4, 2, 32, steps ? (int)steps : 2, repeats ? (int)repeats : 3}},
+    };
+    int first = !strcmp(which, "large") ? 1 : 0, last = !strcmp(which, "default") ? 0 : 1;
+    if (!json)
+        printf("m2pt bench (%s %s): %ld cores, OpenBLAS kernel %s\n", M2PT_VERSION, m2pt_git_revision(),
+               sysconf(_SC_NPROCESSORS_ONLN), m2pt_blas_kernel());
+    char err[1200], *exe = m2pt_exe_dir();
+    int rc = 0;
+    for (int s = first; s <= last && !rc; s++) {
+        if (!json) fprintf(stderr, "m2pt bench: timing the %s shape...\n", runs[s].shape.label);
+        rc = bench_models(&runs[s].shape, counts, nc, exe, runs[s].r, err, sizeof err);
+        runs[s].rss_mb = peak_rss_mb();
+    }
+    free(exe);
+    if (rc) {
+        fprintf(stderr, "m2pt bench: %s\n", err);
         return 1;
     }
-    m2pt_synthetic_gratings(x, y, (int)batch, 28, 28, 10, 0.3f, 1);
-    m2pt_vit_init(&m, 0);
-    printf("m2pt bench: micro-ViT dim 64 depth 4 heads 4 mlp 4, 50 tokens, batch %ld, %zu parameters; "
-           "OpenBLAS kernel %s\n",
-           batch, m2pt_params_count(&m.params), m2pt_blas_kernel());
-    printf("threads  step ms  forward  backward  adamw   images/s   (median of %ld x %ld steps)\n", repeats, steps);
-    int counts[2] = {1, all}, nc = all > 1 ? 2 : 1;
-    if (threads > 0) counts[0] = (int)threads, nc = 1;
-    for (int k = 0; k < nc; k++) {
-        m2pt_threads_init(counts[k]);
-        step_times t = time_steps(&m, x, y, (int)batch, (int)steps, (int)repeats);
-        printf("%7d  %7.2f  %7.2f  %8.2f  %5.2f  %9.0f\n", counts[k], t.step_ms, t.fwd_ms, t.bwd_ms, t.opt_ms,
-               t.step_ms > 0 ? 1e3 * batch / t.step_ms : 0);
-    }
-    m2pt_vit_free(&m);
-    free(x), free(y);
+    double peak[2] = {0, 0};
+    if (!json) fprintf(stderr, "m2pt bench: timing sgemm %ld^3...\n", sgemm_n);
+    for (int k = 0; k < nc; k++) peak[k] = bench_sgemm_gflops((int)sgemm_n, counts[k], 5);
+    for (int k = 0; k < nc; k++)
+        if (peak[k] <= 0) {
+            fprintf(stderr, "m2pt bench: out of memory for the %ld^3 sgemm (try a smaller --sgemm-n)\n", sgemm_n);
+            return 1;
+        }
+    if (json) print_json(runs + first, last - first + 1, counts, nc, peak, (int)sgemm_n);
+    else print_table(runs + first, last - first + 1, counts, nc, peak);
     return 0;
 }

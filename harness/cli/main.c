@@ -29,7 +29,10 @@ static void usage(FILE *f) {
             "  compare   mean, std, 95%% CI over seeds per group, and paired differences to baseline\n"
             "  query     read-only SQL over the result store\n"
             "  export    the results view (or every metric) as CSV or JSON\n"
-            "  bench     time training steps of the default micro-ViT (dim 64, depth 4, batch 128)\n"
+            "  report    Markdown + HTML report of an experiment: tables, p-values, SVG plots\n"
+            "  merge     merge result databases (the shards of a grid) into one\n"
+            "  slurm     run an experiment grid on a Slurm cluster: job arrays of shards, then a merge\n"
+            "  bench     sgemm peak; training and inference throughput, baseline vs reparam; memory\n"
             "  version   print the version\n"
             "  help      this text ('m2pt COMMAND --help' for a command's options)\n"
             "\n"
@@ -122,6 +125,12 @@ int main(int argc, char **argv) {
         rc = cmd_query(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "export")) {
         rc = cmd_export(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "report")) {
+        rc = cmd_report(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "merge")) {
+        rc = cmd_merge(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "slurm")) {
+        rc = cmd_slurm(argc - 1, argv + 1);
     } else {
         fprintf(stderr, "m2pt: unknown command '%s' (try 'm2pt help')\n", cmd);
         rc = 2;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "threads.h"
 #include "util.h"
 
 const char *const m2pt_linear_names[M2PT_LIN_COUNT] = {"qkv", "proj", "fc1", "fc2"};
@@ -93,8 +94,9 @@ static void layout(m2pt_blocks *b, carver *c) {
         b->fc1[l] = carve(c, N * F);
         b->gelu[l] = carve(c, N * F);
     }
-    b->d_res = carve(c, N * D);
-    b->d_x = carve(c, N * D);
+    for (int k = 0; k < 3; k++) b->d_stream[k] = carve(c, N * D);
+    b->d_ln1 = carve(c, N * D);
+    b->d_ln2 = carve(c, N * D);
     b->d_qkv = carve(c, N * 3 * D);
     b->d_att = carve(c, N * D);
     b->d_hidden = carve(c, N * F);
@@ -103,7 +105,7 @@ static void layout(m2pt_blocks *b, carver *c) {
 int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int tokens) {
     const int L = b->cfg.depth;
     if (max_batch <= 0 || tokens <= 0) return -1;
-    if ((long)tokens * (b->cfg.dim / b->cfg.heads) > M2PT_ATT_MAX_TD || tokens > M2PT_ATT_MAX_T) return -1;
+    if (!m2pt_attention_supported(tokens, b->cfg.dim / b->cfg.heads)) return -1;
     b->params = p;
     b->tokens = tokens;
     b->max_rows = max_batch * tokens;
@@ -127,34 +129,116 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
 
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook) { b->hook = hook; }
 
-static const float *effective(m2pt_blocks *b, int l, m2pt_linear_id id, const float *W, int out, int in) {
-    const float *w = b->hook && b->hook->effective ? b->hook->effective(b->hook->ctx, l, id, W, out, in) : W;
-    b->w_eff[l * M2PT_LIN_COUNT + id] = w;
-    return w;
+/* The samples are cut into chunks that a thread runs through all ops before the next: about
+ * CHUNK_ROWS rows, small enough that a chunk's activations (rows x 4D for the MLP) stay in L2,
+ * large enough for efficient GEMMs. The cut depends only on the batch and the tokens, not on the
+ * thread count, and the number of chunks is a multiple of 4 so that 1, 2 or 4 threads get equal
+ * shares. */
+#define CHUNK_ROWS 512
+
+typedef struct {
+    m2pt_blocks *b;
+    int layer; /* backward: the block; forward: unused */
+    void (*chunk)(m2pt_blocks *b, int layer, int s0, int n);
+} chunk_job;
+
+static int chunk_count(int batch, int tokens) {
+    long rows = (long)batch * tokens, n = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    n = (n + 3) / 4 * 4;
+    return (int)(n < batch ? n : batch);
+}
+
+/* Each thread takes a contiguous range of the chunks. */
+static void chunk_task(void *p, int tid, int nt) {
+    const chunk_job *j = p;
+    const int nc = chunk_count(j->b->batch, j->b->tokens);
+    long c0, c1, s0, s1;
+    m2pt_split(nc, nt, tid, 1, &c0, &c1);
+    for (long c = c0; c < c1; c++) {
+        m2pt_split(j->b->batch, nc, (int)c, 1, &s0, &s1);
+        if (s1 > s0) j->chunk(j->b, j->layer, (int)s0, (int)(s1 - s0));
+    }
+}
+
+static void run_chunks(m2pt_blocks *b, int layer, void (*chunk)(m2pt_blocks *, int, int, int)) {
+    chunk_job j = {b, layer, chunk};
+    m2pt_parallel(chunk_task, &j);
+}
+
+/* Samples [s0, s0 + n) through every block. Ops called here run serially on this thread. */
+static void forward_chunk(m2pt_blocks *b, int unused, int s0, int n) {
+    (void)unused;
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
+    const long r0 = (long)s0 * T;
+    const int N = n * T;
+    for (int l = 0; l < b->cfg.depth; l++) {
+        m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
+        const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
+        float *res = b->res[l] + r0 * D, *mid = b->res_mid[l] + r0 * D, *out = b->res[l + 1] + r0 * D;
+        float *ln1 = b->ln1[l] + r0 * D, *ln2 = b->ln2[l] + r0 * D, *att = b->att[l] + r0 * D;
+        float *qkv = b->qkv[l] + r0 * 3 * D, *fc1 = b->fc1[l] + r0 * F, *gelu = b->gelu[l] + r0 * F;
+        m2pt_layernorm_forward(ln1, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
+        m2pt_linear_forward(qkv, ln1, we[M2PT_LIN_QKV], w.qkv_b, N, D, 3 * D);
+        m2pt_attention_forward(att, b->att_p[l] + (long)s0 * H * T * T, qkv, n, T, D, H);
+        m2pt_linear_forward(mid, att, we[M2PT_LIN_PROJ], w.proj_b, N, D, D);
+        m2pt_residual_forward(mid, res, (size_t)N * D);
+        m2pt_layernorm_forward(ln2, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
+        m2pt_linear_forward(fc1, ln2, we[M2PT_LIN_FC1], w.fc1_b, N, D, F);
+        m2pt_gelu_forward(gelu, fc1, fc1, (size_t)N * F); /* fc1 becomes gelu' */
+        m2pt_linear_forward(out, gelu, we[M2PT_LIN_FC2], w.fc2_b, N, F, D);
+        m2pt_residual_forward(out, mid, (size_t)N * D);
+    }
 }
 
 float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
-    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
-    const int N = batch * T;
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
+    const int shape[M2PT_LIN_COUNT][2] = {{3 * D, D}, {D, D}, {F, D}, {D, F}}; /* out, in */
     b->batch = batch;
+    /* The pathway's effective weights first (it may use the pool itself), then one parallel
+     * region for the whole stack. */
     for (int l = 0; l < b->cfg.depth; l++) {
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
-        m2pt_layernorm_forward(b->ln1[l], b->ln1_mean[l], b->ln1_rstd[l], b->res[l], w.ln1_w, w.ln1_b, N, D);
-        m2pt_linear_forward(b->qkv[l], b->ln1[l], effective(b, l, M2PT_LIN_QKV, w.qkv_w, 3 * D, D),
-                            w.qkv_b, N, D, 3 * D);
-        m2pt_attention_forward(b->att[l], b->att_p[l], b->qkv[l], batch, T, D, H);
-        m2pt_linear_forward(b->res_mid[l], b->att[l], effective(b, l, M2PT_LIN_PROJ, w.proj_w, D, D),
-                            w.proj_b, N, D, D);
-        m2pt_residual_forward(b->res_mid[l], b->res[l], (size_t)N * D);
-        m2pt_layernorm_forward(b->ln2[l], b->ln2_mean[l], b->ln2_rstd[l], b->res_mid[l], w.ln2_w, w.ln2_b, N, D);
-        m2pt_linear_forward(b->fc1[l], b->ln2[l], effective(b, l, M2PT_LIN_FC1, w.fc1_w, F, D),
-                            w.fc1_b, N, D, F);
-        m2pt_gelu_forward(b->gelu[l], b->fc1[l], b->fc1[l], (size_t)N * F); /* fc1[l] becomes gelu' */
-        m2pt_linear_forward(b->res[l + 1], b->gelu[l], effective(b, l, M2PT_LIN_FC2, w.fc2_w, D, F),
-                            w.fc2_b, N, F, D);
-        m2pt_residual_forward(b->res[l + 1], b->res_mid[l], (size_t)N * D);
+        const float *W[M2PT_LIN_COUNT] = {w.qkv_w, w.proj_w, w.fc1_w, w.fc2_w};
+        for (int id = 0; id < M2PT_LIN_COUNT; id++)
+            b->w_eff[l * M2PT_LIN_COUNT + id] =
+                b->hook && b->hook->effective
+                    ? b->hook->effective(b->hook->ctx, l, (m2pt_linear_id)id, W[id], shape[id][0], shape[id][1])
+                    : W[id];
     }
+    run_chunks(b, 0, forward_chunk);
     return b->res[b->cfg.depth];
+}
+
+/* The gradient buffers of block l's backward: d_stream rotates so that the stream gradient
+ * leaving block l is the one entering block l - 1. */
+static float *stream(const m2pt_blocks *b, int l, int k) { return b->d_stream[(k + 2 * (b->cfg.depth - 1 - l)) % 3]; }
+
+/* Input gradients of block l for samples [s0, s0 + n): everything but the weight gradients. */
+static void backward_chunk(m2pt_blocks *b, int l, int s0, int n) {
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
+    const long r0 = (long)s0 * T;
+    const int N = n * T;
+    const size_t nd = (size_t)N * D * sizeof(float);
+    m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
+    const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
+    float *d_in = stream(b, l, 0) + r0 * D, *d_mid = stream(b, l, 1) + r0 * D, *d_out = stream(b, l, 2) + r0 * D;
+    float *d_hidden = b->d_hidden + r0 * F, *d_ln2 = b->d_ln2 + r0 * D, *d_ln1 = b->d_ln1 + r0 * D;
+    float *d_att = b->d_att + r0 * D, *d_qkv = b->d_qkv + r0 * 3 * D;
+    /* MLP branch; the residual passes d_in through unchanged */
+    m2pt_linear_backward(d_hidden, NULL, NULL, d_in, NULL, we[M2PT_LIN_FC2], N, F, D);
+    m2pt_gelu_backward(d_hidden, d_hidden, b->fc1[l] + r0 * F, (size_t)N * F);
+    m2pt_linear_backward(d_ln2, NULL, NULL, d_hidden, NULL, we[M2PT_LIN_FC1], N, D, F);
+    memcpy(d_mid, d_in, nd);
+    m2pt_layernorm_backward(d_mid, NULL, NULL, d_ln2, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0,
+                            b->ln2_rstd[l] + r0, w.ln2_w, N, D);
+    /* attention branch */
+    m2pt_linear_backward(d_att, NULL, NULL, d_mid, NULL, we[M2PT_LIN_PROJ], N, D, D);
+    m2pt_attention_backward(d_qkv, d_att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
+                            b->att[l] + r0 * D, n, T, D, H);
+    m2pt_linear_backward(d_ln1, NULL, NULL, d_qkv, NULL, we[M2PT_LIN_QKV], N, D, 3 * D);
+    memcpy(d_out, d_mid, nd);
+    m2pt_layernorm_backward(d_out, NULL, NULL, d_ln1, b->res[l] + r0 * D, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0,
+                            w.ln1_w, N, D);
 }
 
 static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW, int out, int in) {
@@ -162,32 +246,28 @@ static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW,
 }
 
 float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
-    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
-    const int N = b->batch * T;
-    const float *const *we = b->w_eff;
-    memcpy(b->d_res, d_out, (size_t)N * D * sizeof(float));
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
+    const int N = b->batch * b->tokens;
+    memcpy(stream(b, b->cfg.depth - 1, 0), d_out, (size_t)N * D * sizeof(float));
     for (int l = b->cfg.depth - 1; l >= 0; l--) {
+        run_chunks(b, l, backward_chunk);
+        /* weight gradients over all rows, each split by output feature across the pool */
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
         m2pt_block_tensors g = m2pt_blocks_tensors(b, b->params->grads, l);
-        const float *const *lw = we + l * M2PT_LIN_COUNT;
-        /* MLP branch; the residual passes d_res through unchanged */
-        m2pt_linear_backward(b->d_hidden, g.fc2_w, g.fc2_b, b->d_res, b->gelu[l], lw[M2PT_LIN_FC2], N, F, D);
+        m2pt_linear_backward(NULL, g.fc2_w, g.fc2_b, stream(b, l, 0), b->gelu[l], NULL, N, F, D);
         weight_backward(b, l, M2PT_LIN_FC2, g.fc2_w, D, F);
-        m2pt_gelu_backward(b->d_hidden, b->d_hidden, b->fc1[l], (size_t)N * F);
-        m2pt_linear_backward(b->d_x, g.fc1_w, g.fc1_b, b->d_hidden, b->ln2[l], lw[M2PT_LIN_FC1], N, D, F);
+        m2pt_linear_backward(NULL, g.fc1_w, g.fc1_b, b->d_hidden, b->ln2[l], NULL, N, D, F);
         weight_backward(b, l, M2PT_LIN_FC1, g.fc1_w, F, D);
-        m2pt_layernorm_backward(b->d_res, g.ln2_w, g.ln2_b, b->d_x, b->res_mid[l], b->ln2_mean[l],
-                                b->ln2_rstd[l], w.ln2_w, N, D);
-        /* attention branch */
-        m2pt_linear_backward(b->d_att, g.proj_w, g.proj_b, b->d_res, b->att[l], lw[M2PT_LIN_PROJ], N, D, D);
+        m2pt_layernorm_backward(NULL, g.ln2_w, g.ln2_b, b->d_ln2, b->res_mid[l], b->ln2_mean[l], b->ln2_rstd[l],
+                                w.ln2_w, N, D);
+        m2pt_linear_backward(NULL, g.proj_w, g.proj_b, stream(b, l, 1), b->att[l], NULL, N, D, D);
         weight_backward(b, l, M2PT_LIN_PROJ, g.proj_w, D, D);
-        m2pt_attention_backward(b->d_qkv, b->d_att, b->qkv[l], b->att_p[l], b->att[l], b->batch, T, D, H);
-        m2pt_linear_backward(b->d_x, g.qkv_w, g.qkv_b, b->d_qkv, b->ln1[l], lw[M2PT_LIN_QKV], N, D, 3 * D);
+        m2pt_linear_backward(NULL, g.qkv_w, g.qkv_b, b->d_qkv, b->ln1[l], NULL, N, D, 3 * D);
         weight_backward(b, l, M2PT_LIN_QKV, g.qkv_w, 3 * D, D);
-        m2pt_layernorm_backward(b->d_res, g.ln1_w, g.ln1_b, b->d_x, b->res[l], b->ln1_mean[l],
-                                b->ln1_rstd[l], w.ln1_w, N, D);
+        m2pt_layernorm_backward(NULL, g.ln1_w, g.ln1_b, b->d_ln1, b->res[l], b->ln1_mean[l], b->ln1_rstd[l],
+                                w.ln1_w, N, D);
     }
-    return b->d_res;
+    return stream(b, 0, 2);
 }
 
 void m2pt_blocks_free(m2pt_blocks *b) {

@@ -7,7 +7,15 @@
  * weight hook. Without a hook W_eff = W. A pathway (e.g. reparam: W + lambda * W_aux) supplies
  * W_eff in the forward pass and turns dL/dW_eff into dL/dW (and its own gradients) in the
  * backward pass. Activations live in one arena sized for max_batch at creation time: a training
- * step allocates nothing. */
+ * step allocates nothing.
+ *
+ * Threads: every sample's path through the stack is independent of the other samples until the
+ * weight gradients, so each thread takes a fixed share of the samples and runs whole chunks of
+ * them (a few hundred rows, which stay in cache) through all ops; only the weight gradients are
+ * computed over all rows at once, split by output feature. Results are bit-identical for the same
+ * seed and thread count; across thread counts they can differ in the last bits, because OpenBLAS
+ * picks its kernel (and so its summation order) by matrix size, and a weight gradient's share of
+ * output features depends on the thread count. */
 #ifndef M2PT_BLOCKS_H
 #define M2PT_BLOCKS_H
 
@@ -55,8 +63,10 @@ typedef struct m2pt_blocks {
     float **res, **res_mid, **ln1, **ln1_mean, **ln1_rstd, **qkv, **att_p, **att, **ln2,
         **ln2_mean, **ln2_rstd, **fc1, **gelu;
     const float **w_eff; /* [depth * M2PT_LIN_COUNT] weights used by the last forward */
-    /* Backward scratch, shared by all blocks. */
-    float *d_res, *d_x, *d_qkv, *d_att, *d_hidden;
+    /* Backward scratch, shared by all blocks: d_stream[3] rotate as the residual-stream gradient
+     * entering a block, after its MLP branch, and leaving it; the others hold the gradients the
+     * weight pass of the current block reads. */
+    float *d_stream[3], *d_ln1, *d_ln2, *d_qkv, *d_att, *d_hidden;
     int batch; /* batch of the last forward */
 } m2pt_blocks;
 

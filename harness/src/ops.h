@@ -9,14 +9,16 @@
 
 /* y[N,out] = x[N,in] W[out,in]^T + b (b may be NULL). */
 void m2pt_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
-/* dx = dy W (dx may be NULL: skipped); dW += dy^T x; db += column sums of dy (db may be NULL). */
+/* dx = dy W (dx may be NULL: skipped); dW += dy^T x; db += column sums of dy (dW may be NULL:
+ * both skipped; db may be NULL). */
 void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x,
                           const float *W, int N, int in, int out);
 
 /* y = (x - mean) * rstd * w + b over the last dim C; saves mean and rstd [N]. eps = 1e-5. */
 void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, int N, int C);
-/* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient). */
+/* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient).
+ * dx may be NULL (only the parameter gradients), dw NULL (only dx; db is then ignored). */
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *mean, const float *rstd, const float *w, int N, int C);
 
@@ -30,11 +32,13 @@ void m2pt_gelu_backward(float *dx, const float *dy, const float *dydx, size_t n)
 /* y += x (residual add; its backward is the identity on both branches). */
 void m2pt_residual_forward(float *y, const float *x, size_t n);
 
-/* Limits of the fused attention kernel (its per-thread scratch lives on the stack):
- * tokens * head_dim <= M2PT_ATT_MAX_TD and tokens <= M2PT_ATT_MAX_T. ViT-B/16 at 224 px
- * (197 tokens, head dim 64) is 12608. */
+/* Limits of the fused attention kernel (its per-thread scratch lives on the stack): tokens
+ * and head dim, each padded to a multiple of 16 (tokens also to 4), multiply to at most
+ * M2PT_ATT_MAX_TD, and tokens <= M2PT_ATT_MAX_T. ViT-B/16 at 224 px (197 tokens, head dim 64)
+ * is 208 * 64 = 13312. m2pt_attention_supported says whether a shape fits. */
 #define M2PT_ATT_MAX_TD 16384
 #define M2PT_ATT_MAX_T 4096
+int m2pt_attention_supported(int tokens, int head_dim);
 
 /* Multi-head self-attention core on fused qkv [B*T, 3D] (q | k | v, head h at columns h*hd).
  * out [B*T, D]; P [B, H, T, T] softmax probabilities saved for backward. Scale 1/sqrt(hd). */

@@ -754,7 +754,7 @@ static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_opt
     memset(w, 0, sizeof *w);
     w->exp = exp, w->opt = o, w->nworkers = o->jobs > 1 ? o->jobs : 1;
     if (m2pt_store_open(&w->store, o->db_path, 0, err, errlen)) return -1;
-    if (m2pt_store_experiment(w->store, exp, &w->exp_id, err, errlen)) {
+    if (m2pt_store_experiment(w->store, o->whole ? o->whole : exp, &w->exp_id, err, errlen)) {
         m2pt_store_close(w->store);
         return -1;
     }
@@ -776,12 +776,13 @@ static int open_worker(worker *w, const m2pt_experiment *exp, const m2pt_run_opt
 /* The experiment's membership is its current cells: runs of an earlier version of the file
  * stay in the store (other experiments may share them) but no longer count for this one. */
 static int prune_membership(worker *w, char *err, size_t errlen) {
+    const m2pt_experiment *exp = w->opt->whole ? w->opt->whole : w->exp;
     m2pt_strbuf b;
     m2pt_sb_init(&b);
     m2pt_sb_puts(&b, "[");
-    for (int i = 0; i < w->exp->ncells; i++) {
+    for (int i = 0; i < exp->ncells; i++) {
         if (i) m2pt_sb_puts(&b, ",");
-        m2pt_sb_json_string(&b, w->exp->cells[i].hash);
+        m2pt_sb_json_string(&b, exp->cells[i].hash);
     }
     m2pt_sb_puts(&b, "]");
     sqlite3 *db = m2pt_store_db(w->store);

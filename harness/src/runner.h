@@ -21,6 +21,9 @@ typedef struct {
     int force;             /* rerun finished cells */
     int quiet;             /* only errors and the final line */
     int progress;          /* 1: live line on a terminal; 0: plain log lines */
+    /* With --shard (shard.h): the whole experiment, of which exp is one shard's part. The
+     * store records the whole one (its axes, and its cells as its membership). NULL: exp. */
+    const m2pt_experiment *whole;
 } m2pt_run_options;
 
 /* Exit-code semantics: 0 every cell done, 1 some cell failed, 2 could not start (err says

@@ -334,12 +334,19 @@ static int fetch_axis_values(sqlite3 *db, const m2pt_compare *c, run_list *l, ch
                 r->ax[k] = dup_or_null((const unsigned char *)v, &oom);
                 continue;
             }
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, r->id);
-            sqlite3_bind_text(st, 2, c->axes[k], -1, SQLITE_STATIC);
-            int s = sqlite3_step(st);
-            if (s == SQLITE_ROW) r->ax[k] = dup_or_null(sqlite3_column_text(st, 0), &oom);
-            else if (s != SQLITE_DONE) rc = dberr(db, err, n, "reading the params");
+            /* a target.* axis is spelled without "target." in the resolved config (target.modality
+             * is modality): the store records it under the axis name only when the run is claimed
+             * by an experiment with that axis, so a run shared with another experiment may lack it */
+            for (int pass = 0; pass < 2 && !r->ax[k] && !rc; pass++) {
+                const char *key = c->axes[k];
+                if (pass && strncmp(key, "target.", 7)) break;
+                sqlite3_reset(st);
+                sqlite3_bind_int64(st, 1, r->id);
+                sqlite3_bind_text(st, 2, pass ? key + 7 : key, -1, SQLITE_STATIC);
+                int s = sqlite3_step(st);
+                if (s == SQLITE_ROW) r->ax[k] = dup_or_null(sqlite3_column_text(st, 0), &oom);
+                else if (s != SQLITE_DONE) rc = dberr(db, err, n, "reading the params");
+            }
         }
     }
     sqlite3_finalize(st);
@@ -398,9 +405,12 @@ static int group_add(m2pt_compare_group *g, const run_row *r) {
         g->seeds = s;
         double *v = realloc(g->vals, (size_t)cap * sizeof *v);
         if (!v) return -1;
-        g->vals = v, g->cap = cap;
+        g->vals = v;
+        int64_t *ids = realloc(g->runs, (size_t)cap * sizeof *ids);
+        if (!ids) return -1;
+        g->runs = ids, g->cap = cap;
     }
-    g->seeds[g->n] = r->seed, g->vals[g->n] = r->v, g->n++;
+    g->seeds[g->n] = r->seed, g->vals[g->n] = r->v, g->runs[g->n] = r->id, g->n++;
     if (!r->pathway || strcmp(r->pathway, "baseline")) g->baseline = 0;
     return 0;
 }
@@ -444,22 +454,26 @@ static int match_baseline(const m2pt_compare *c, int g) {
     return -1;
 }
 
+int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out) {
+    *out = (m2pt_desc){0, NAN, NAN, NAN};
+    int64_t *ka = malloc((size_t)(G->n ? G->n : 1) * sizeof *ka), *kb = malloc((size_t)(B->n ? B->n : 1) * sizeof *kb);
+    double *a = malloc((size_t)(G->n ? G->n : 1) * sizeof *a), *b = malloc((size_t)(B->n ? B->n : 1) * sizeof *b);
+    if (ka && kb && a && b) {
+        int na = per_seed(G, ka, a), nb = per_seed(B, kb, b);
+        m2pt_paired(ka, a, na, kb, b, nb, out);
+    }
+    int oom = !(ka && kb && a && b);
+    free(ka), free(kb), free(a), free(b);
+    return oom ? -1 : 0;
+}
+
 static int compute_stats(m2pt_compare *c, char *err, size_t n) {
     for (int g = 0; g < c->ngroups; g++) m2pt_describe(c->groups[g].vals, c->groups[g].n, &c->groups[g].stats);
     for (int g = 0; g < c->ngroups; g++) {
         m2pt_compare_group *G = &c->groups[g];
         G->diff = (m2pt_desc){0, NAN, NAN, NAN};
         if (G->baseline || (G->ref = match_baseline(c, g)) < 0) continue;
-        const m2pt_compare_group *B = &c->groups[G->ref];
-        int64_t *ka = malloc((size_t)G->n * sizeof *ka), *kb = malloc((size_t)B->n * sizeof *kb);
-        double *a = malloc((size_t)G->n * sizeof *a), *b = malloc((size_t)B->n * sizeof *b);
-        if (ka && kb && a && b) {
-            int na = per_seed(G, ka, a), nb = per_seed(B, kb, b);
-            m2pt_paired(ka, a, na, kb, b, nb, &G->diff);
-        }
-        int oom = !(ka && kb && a && b);
-        free(ka), free(kb), free(a), free(b);
-        if (oom) return errf(err, n, -1, "out of memory");
+        if (m2pt_compare_paired(G, &c->groups[G->ref], &G->diff)) return errf(err, n, -1, "out of memory");
     }
     return 0;
 }
@@ -470,7 +484,7 @@ void m2pt_compare_free(m2pt_compare *c) {
     if (!c) return;
     for (int g = 0; g < c->ngroups; g++) {
         for (int k = 0; c->groups[g].values && k < c->naxes; k++) free(c->groups[g].values[k]);
-        free(c->groups[g].values), free(c->groups[g].seeds), free(c->groups[g].vals);
+        free(c->groups[g].values), free(c->groups[g].seeds), free(c->groups[g].vals), free(c->groups[g].runs);
     }
     free(c->groups);
     for (int k = 0; k < c->naxes; k++) free(c->axes[k]);

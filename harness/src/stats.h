@@ -46,6 +46,7 @@ typedef struct {
     m2pt_desc diff;  /* paired by seed with groups[ref]; diff.n = pairs (0 without ref) */
     int64_t *seeds;  /* one per run with a value */
     double *vals;
+    int64_t *runs;   /* the run ids, in the same order */
     int n, cap;
 } m2pt_compare_group;
 
@@ -66,6 +67,10 @@ typedef struct {
 int m2pt_compare_run(struct sqlite3 *db, const char *experiment, const char *by, const char *metric,
                      m2pt_compare *out, char *err, size_t errlen);
 void m2pt_compare_free(m2pt_compare *c);
+
+/* The difference G - B paired by seed (a group's runs of one seed count as their mean), as
+ * compare computes it for a group and its baseline. 0, or -1 when out of memory. */
+int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out);
 
 /* The result as a table. human: accuracies in % with 2 decimals and CIs as "[lo, hi]" (for
  * table/markdown); otherwise raw numbers in separate columns (for csv/json). NULL when out of

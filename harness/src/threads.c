@@ -24,8 +24,12 @@ static struct {
     void *ctx;
 } pool = {.n = 0, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* Set while this thread runs a pool task: a nested m2pt_parallel then runs inline, serially. */
+static _Thread_local int in_task;
+
 static void *worker(void *arg) {
     int tid = (int)(long)arg;
+    in_task = 1;
     unsigned seen = pool.base_gen;
     for (;;) {
         unsigned g;
@@ -95,7 +99,7 @@ int m2pt_threads_count(void) {
 
 void m2pt_parallel(m2pt_task_fn fn, void *ctx) {
     int n = m2pt_threads_count();
-    if (n == 1) {
+    if (n == 1 || in_task) {
         fn(ctx, 0, 1);
         return;
     }
@@ -106,7 +110,9 @@ void m2pt_parallel(m2pt_task_fn fn, void *ctx) {
     atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
+    in_task = 1;
     fn(ctx, 0, n);
+    in_task = 0;
     while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
     }
 }

@@ -15,7 +15,9 @@ typedef void (*m2pt_task_fn)(void *ctx, int tid, int nthreads);
  * M2PT_THREADS, else all cores. Returns the thread count in use, or -1 on a bad M2PT_THREADS. */
 int m2pt_threads_init(int n);
 int m2pt_threads_count(void);
-/* Run fn(ctx, tid, n) on every thread of the pool (the caller is tid 0) and wait for all. */
+/* Run fn(ctx, tid, n) on every thread of the pool (the caller is tid 0) and wait for all.
+ * Called from inside a task, it runs fn(ctx, 0, 1) on the calling thread: an op used within
+ * a task (e.g. on one thread's share of the samples) simply runs serially. */
 void m2pt_parallel(m2pt_task_fn fn, void *ctx);
 void m2pt_threads_shutdown(void);
 

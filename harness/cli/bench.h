@@ -1,0 +1,47 @@
+/* Measurements behind `m2pt bench`: the sgemm peak of the machine and the training/inference
+ * throughput of plugin-assembled models (the same code path `m2pt train` and `m2pt run` use).
+ * Every figure is the median over repeats, because the machine may be shared and noisy. */
+#ifndef M2PT_BENCH_H
+#define M2PT_BENCH_H
+
+#include <stddef.h>
+
+/* GFLOP/s of a square n x n x n sgemm on `threads` OpenBLAS threads (median of `repeats`).
+ * Leaves OpenBLAS at 1 thread afterwards (the engine's thread pool owns the cores). */
+double bench_sgemm_gflops(int n, int threads, int repeats);
+
+typedef struct {
+    const char *label;    /* e.g. "default" */
+    int dim, depth, heads, mlp_ratio, patch, batch;
+    int steps, repeats;   /* per timing: median over repeats of the mean of steps */
+} bench_shape;
+
+typedef struct {
+    int threads;
+    double step_ms, fwd_ms, bwd_ms, opt_ms; /* training step and its phases */
+    double train_img_s, train_gflops;       /* images/s, matmul GFLOP/s achieved */
+    double infer_img_s;                     /* forward only, batch as in training */
+} bench_timing;
+
+typedef struct {
+    char pathway[16];  /* "baseline", "reparam" or "merged" (reparam folded into plain weights) */
+    int tokens;
+    size_t params;
+    double train_mflop_per_image; /* matmul FLOPs of forward + backward per image */
+    bench_timing t[2];
+    int nt;
+} bench_result;
+
+/* Builds the image-modality model of `shape` with the baseline and the reparam pathway (its
+ * auxiliary model a randomly initialised checkpoint of the same shape, written to a temporary
+ * file), times training at each of the thread counts, then inference of the baseline and of
+ * the reparam model after merging. Fills out[0..2] = baseline, reparam, merged (merged has
+ * inference timings only). 0, or -1 with one line in err. */
+int bench_models(const bench_shape *shape, const int *threads, int nthreads, const char *exe_dir,
+                 bench_result out[3], char *err, size_t errlen);
+
+/* Matmul FLOPs of one forward pass per sample: every block linear and the two attention
+ * products (Q K^T and P V). The tokenizer and head (under 1% here) are not counted. */
+double bench_forward_flops(int tokens, int dim, int depth, int mlp_ratio);
+
+#endif
