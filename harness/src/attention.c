@@ -22,6 +22,11 @@
 #define AT_R 4  /* rows per micro-tile */
 #define AT_C 16 /* columns per micro-tile: one 512-bit vector, two 256-bit ones */
 
+/* Built without AVX-512 (ARCH=, make sanitize, make valgrind), GCC warns that returning a 64-byte
+ * vector "changes the ABI": these helpers are static inline, never called across objects. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float vf __attribute__((vector_size(AT_C * sizeof(float))));
 typedef float vf_u __attribute__((vector_size(AT_C * sizeof(float)), aligned(4), may_alias));
 
