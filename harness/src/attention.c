@@ -22,9 +22,10 @@
 #define AT_R 4  /* rows per micro-tile */
 #define AT_C 16 /* columns per micro-tile: one 512-bit vector, two 256-bit ones */
 
-/* Built without AVX-512 (ARCH=, make sanitize, make valgrind), GCC warns that returning a 64-byte
- * vector "changes the ABI": these helpers are static inline, never called across objects. */
-#if defined(__GNUC__) && !defined(__clang__)
+/* Built without AVX-512 (ARCH=, make sanitize, make valgrind, make fuzz), GCC and clang warn that
+ * passing a 64-byte vector "changes the ABI": these helpers are static inline, never called
+ * across objects. */
+#if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 typedef float vf __attribute__((vector_size(AT_C * sizeof(float))));
