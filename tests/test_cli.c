@@ -398,6 +398,11 @@ static void test_bench(void **state) {
     assert_true(json_number(r.out, "train_images_per_s", 0) > 0); /* baseline */
     assert_true(json_number(r.out, "train_images_per_s", 1) > 0); /* reparam */
     assert_true(json_number(r.out, "infer_images_per_s", 2) > 0); /* merged */
+    /* ratios to the baseline timed back to back: none for the baseline itself (training and
+     * inference), positive for reparam (training) and merged (inference) */
+    assert_float_equal(json_number(r.out, "time_vs_baseline", 0), 0, 0);
+    assert_true(json_number(r.out, "time_vs_baseline", 1) > 0);
+    assert_true(json_number(r.out, "time_vs_baseline", 2) > 0);
     /* the merged model is the plain model: baseline's parameter count, reparam's is larger */
     double pb = json_number(r.out, "params", 0), pr = json_number(r.out, "params", 1), pm = json_number(r.out, "params", 2);
     assert_true(pr > pb);

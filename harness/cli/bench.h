@@ -21,6 +21,9 @@ typedef struct {
     double step_ms, fwd_ms, bwd_ms, opt_ms; /* training step and its phases */
     double train_img_s, train_gflops;       /* images/s, matmul GFLOP/s achieved */
     double infer_img_s;                     /* forward only, batch as in training */
+    /* reparam: median over repeats of (its step time / the baseline's in the same repeat);
+     * merged: the same for inference time. 0 for the baseline. */
+    double vs_baseline;
 } bench_timing;
 
 typedef struct {
@@ -34,11 +37,13 @@ typedef struct {
 
 /* Builds the image-modality model of `shape` with the baseline and the reparam pathway (its
  * auxiliary model a randomly initialised checkpoint of the same shape, written to a temporary
- * file), times training at each of the thread counts, then inference of the baseline and of
- * the reparam model after merging. Fills out[0..2] = baseline, reparam, merged (merged has
- * inference timings only). 0, or -1 with one line in err. */
+ * file). At each thread count, every repeat times the baseline's steps and then the reparam
+ * model's, back to back, so that their ratio is measured under the same conditions; then the
+ * same for inference of the baseline and of the reparam model after merging. Fills out[0..2] =
+ * baseline, reparam, merged (merged has inference timings only), and *rss_mb with the peak
+ * resident memory once the baseline model alone has run. 0, or -1 with one line in err. */
 int bench_models(const bench_shape *shape, const int *threads, int nthreads, const char *exe_dir,
-                 bench_result out[3], char *err, size_t errlen);
+                 bench_result out[3], double *rss_mb, char *err, size_t errlen);
 
 /* Matmul FLOPs of one forward pass per sample: every block linear and the two attention
  * products (Q K^T and P V). The tokenizer and head (under 1% here) are not counted. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "adamw.h"
@@ -52,55 +53,72 @@ double bench_forward_flops(int tokens, int dim, int depth, int mlp_ratio) {
     return depth * (linears + attention);
 }
 
-/* Timings of training steps (forward, backward, AdamW) on the batch already in m->raw. */
-static int time_training(m2pt_model *m, int batch, const bench_shape *s, bench_timing *out) {
-    int r = s->repeats;
-    double *v = calloc((size_t)r * 4, sizeof *v);
-    if (!v) return -1;
-    m2pt_adamw opt;
-    m2pt_adamw_init(&opt, 1e-3f, 0.05f);
-    for (int w = 0; w < 2; w++) { /* warm caches and the pool */
+/* One training timing: the mean over `steps` steps of each phase, in ms (v[0..3] = step,
+ * forward, backward, AdamW). */
+static void time_steps(m2pt_model *m, m2pt_adamw *opt, int batch, int steps, double v[4]) {
+    double f = 0, b = 0, o = 0;
+    for (int i = 0; i < steps; i++) {
+        double t0 = m2pt_now();
         m2pt_model_forward(m, batch);
+        double t1 = m2pt_now();
         m2pt_model_backward(m);
-        m2pt_adamw_step(&opt, &m->params, 1e-3f);
+        double t2 = m2pt_now();
+        m2pt_adamw_step(opt, &m->params, 1e-3f);
+        double t3 = m2pt_now();
+        f += t1 - t0, b += t2 - t1, o += t3 - t2;
     }
-    for (int k = 0; k < r; k++) {
-        double f = 0, b = 0, o = 0;
-        for (int i = 0; i < s->steps; i++) {
-            double t0 = m2pt_now();
-            m2pt_model_forward(m, batch);
-            double t1 = m2pt_now();
-            m2pt_model_backward(m);
-            double t2 = m2pt_now();
-            m2pt_adamw_step(&opt, &m->params, 1e-3f);
-            double t3 = m2pt_now();
-            f += t1 - t0, b += t2 - t1, o += t3 - t2;
-        }
-        v[k] = 1e3 * (f + b + o) / s->steps;
-        v[r + k] = 1e3 * f / s->steps, v[2 * r + k] = 1e3 * b / s->steps, v[3 * r + k] = 1e3 * o / s->steps;
-    }
-    out->step_ms = median(v, r), out->fwd_ms = median(v + r, r);
-    out->bwd_ms = median(v + 2 * r, r), out->opt_ms = median(v + 3 * r, r);
-    out->train_img_s = out->step_ms > 0 ? 1e3 * batch / out->step_ms : 0;
-    free(v);
-    return m2pt_model_error(m) ? -1 : 0;
+    v[0] = 1e3 * (f + b + o) / steps, v[1] = 1e3 * f / steps, v[2] = 1e3 * b / steps, v[3] = 1e3 * o / steps;
 }
 
-/* Images/s of forward passes alone (what serving a trained model costs). */
-static int time_inference(m2pt_model *m, int batch, const bench_shape *s, double *img_s) {
-    int r = s->repeats;
-    double *v = calloc((size_t)r, sizeof *v);
+/* Seconds per forward pass (what serving a trained model costs), mean over `steps`. */
+static double time_forward(m2pt_model *m, int batch, int steps) {
+    double t0 = m2pt_now();
+    for (int i = 0; i < steps; i++) m2pt_model_forward(m, batch);
+    return (m2pt_now() - t0) / steps;
+}
+
+/* Training timings of models a (baseline) and b (reparam), repeat by repeat back to back. */
+static int time_training_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s, bench_timing *ta,
+                              bench_timing *tb) {
+    const int r = s->repeats, n = s->batch;
+    double *v = calloc((size_t)r * 9, sizeof *v);
     if (!v) return -1;
-    m2pt_model_forward(m, batch);
+    m2pt_adamw oa, ob;
+    m2pt_adamw_init(&oa, 1e-3f, 0.05f), m2pt_adamw_init(&ob, 1e-3f, 0.05f);
+    double w[4];
+    time_steps(a, &oa, n, 2, w), time_steps(b, &ob, n, 2, w); /* warm caches and the pool */
     for (int k = 0; k < r; k++) {
-        double t0 = m2pt_now();
-        for (int i = 0; i < s->steps; i++) m2pt_model_forward(m, batch);
-        v[k] = (m2pt_now() - t0) / s->steps;
+        double x[4], y[4];
+        time_steps(a, &oa, n, s->steps, x);
+        time_steps(b, &ob, n, s->steps, y);
+        for (int q = 0; q < 4; q++) v[q * r + k] = x[q], v[(4 + q) * r + k] = y[q];
+        v[8 * r + k] = y[0] / x[0];
     }
-    double t = median(v, r);
-    *img_s = t > 0 ? batch / t : 0;
+    ta->step_ms = median(v, r), ta->fwd_ms = median(v + r, r), ta->bwd_ms = median(v + 2 * r, r);
+    ta->opt_ms = median(v + 3 * r, r);
+    tb->step_ms = median(v + 4 * r, r), tb->fwd_ms = median(v + 5 * r, r), tb->bwd_ms = median(v + 6 * r, r);
+    tb->opt_ms = median(v + 7 * r, r), tb->vs_baseline = median(v + 8 * r, r);
+    ta->train_img_s = 1e3 * n / ta->step_ms, tb->train_img_s = 1e3 * n / tb->step_ms;
     free(v);
-    return m2pt_model_error(m) ? -1 : 0;
+    return m2pt_model_error(a) || m2pt_model_error(b) ? -1 : 0;
+}
+
+/* Inference timings of a (baseline) and b (merged), repeat by repeat back to back. */
+static int time_inference_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s, bench_timing *ta,
+                               bench_timing *tb) {
+    const int r = s->repeats, n = s->batch;
+    double *v = calloc((size_t)r * 3, sizeof *v);
+    if (!v) return -1;
+    time_forward(a, n, 1), time_forward(b, n, 1);
+    for (int k = 0; k < r; k++) {
+        v[k] = time_forward(a, n, s->steps);
+        v[r + k] = time_forward(b, n, s->steps);
+        v[2 * r + k] = v[r + k] / v[k];
+    }
+    ta->infer_img_s = n / median(v, r), tb->infer_img_s = n / median(v + r, r);
+    tb->vs_baseline = median(v + 2 * r, r);
+    free(v);
+    return m2pt_model_error(a) || m2pt_model_error(b) ? -1 : 0;
 }
 
 typedef struct {
@@ -128,80 +146,94 @@ static int open_model(m2pt_model *m, bench_plugins *p, const bench_shape *s, uin
     return rc;
 }
 
-/* Times one pathway: training at every thread count, then inference (after merging when
- * `merged` is given). */
-static int bench_pathway(bench_plugins *p, const bench_shape *s, const char *aux, const int *threads, int nthreads,
-                         bench_result *res, bench_result *merged, char *err, size_t errlen) {
-    m2pt_model m;
-    if (open_model(&m, p, s, 0, aux, err, errlen)) return -1;
-    snprintf(res->pathway, sizeof res->pathway, "%s", p->pathway.desc->name);
-    res->tokens = m.tokens, res->params = m2pt_params_count(&m.params), res->nt = nthreads;
-    res->train_mflop_per_image = 3 * bench_forward_flops(m.tokens, s->dim, s->depth, s->mlp_ratio) * 1e-6;
+static double peak_rss_mb(void) {
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) ? 0 : u.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+}
+
+static void describe(bench_result *res, const char *name, const m2pt_model *m, const bench_shape *s, int nt) {
+    snprintf(res->pathway, sizeof res->pathway, "%s", name);
+    res->tokens = m->tokens, res->params = m2pt_params_count(&m->params), res->nt = nt;
+    res->train_mflop_per_image = 3 * bench_forward_flops(m->tokens, s->dim, s->depth, s->mlp_ratio) * 1e-6;
+}
+
+/* Both models open: training pairs at every thread count, then merge, then inference pairs. */
+static int time_models(m2pt_model *mb, m2pt_model *mr, const bench_shape *s, const int *threads, int nthreads,
+                       bench_result out[3]) {
+    describe(&out[0], "baseline", mb, s, nthreads);
+    describe(&out[1], "reparam", mr, s, nthreads);
     int rc = 0;
     for (int k = 0; k < nthreads && !rc; k++) {
         m2pt_threads_init(threads[k]);
-        res->t[k].threads = threads[k];
-        rc = time_training(&m, s->batch, s, &res->t[k]);
-        res->t[k].train_gflops = res->t[k].train_img_s * res->train_mflop_per_image * 1e-3;
-        if (!rc && !merged) rc = time_inference(&m, s->batch, s, &res->t[k].infer_img_s);
+        out[0].t[k].threads = out[1].t[k].threads = threads[k];
+        rc = time_training_pair(mb, mr, s, &out[0].t[k], &out[1].t[k]);
+        for (int p = 0; p < 2; p++) out[p].t[k].train_gflops = out[p].t[k].train_img_s * out[p].train_mflop_per_image * 1e-3;
     }
-    if (!rc && merged) {
-        m2pt_model_merge(&m);
-        *merged = *res;
-        snprintf(merged->pathway, sizeof merged->pathway, "merged");
-        merged->params = m2pt_model_plain_params(&m);
-        for (int k = 0; k < nthreads && !rc; k++) {
-            m2pt_threads_init(threads[k]);
-            merged->t[k] = (bench_timing){.threads = threads[k]};
-            rc = time_inference(&m, s->batch, s, &merged->t[k].infer_img_s);
-        }
+    if (rc) return rc;
+    m2pt_model_merge(mr);
+    out[2] = out[1];
+    describe(&out[2], "merged", mr, s, nthreads);
+    out[2].params = m2pt_model_plain_params(mr);
+    for (int k = 0; k < nthreads && !rc; k++) {
+        m2pt_threads_init(threads[k]);
+        out[2].t[k] = (bench_timing){.threads = threads[k]};
+        rc = time_inference_pair(mb, mr, s, &out[0].t[k], &out[2].t[k]);
     }
-    if (rc) snprintf(err, errlen, "%s", m2pt_model_error(&m) ? m2pt_model_error(&m) : "out of memory");
-    m2pt_model_close(&m);
     return rc;
 }
 
 int bench_models(const bench_shape *s, const int *threads, int nthreads, const char *exe_dir, bench_result out[3],
-                 char *err, size_t errlen) {
-    bench_plugins p = {0};
+                 double *rss_mb, char *err, size_t errlen) {
+    bench_plugins pb = {0}, pr = {0};
     char aux[64] = "/tmp/m2pt-bench-aux-XXXXXX", num[32];
-    int fd = -1, rc = -1;
-    snprintf(num, sizeof num, "%d", s->patch);
-    if (m2pt_plugin_resolve("image", M2PT_KIND_MODALITY, exe_dir, &p.image, err, errlen) ||
-        m2pt_plugin_resolve("baseline", M2PT_KIND_PATHWAY, exe_dir, &p.pathway, err, errlen))
+    int fd = -1, rc = -1, open_b = 0, open_r = 0;
+    m2pt_model mb, mr;
+    if (m2pt_plugin_resolve("image", M2PT_KIND_MODALITY, exe_dir, &pb.image, err, errlen) ||
+        m2pt_plugin_resolve("baseline", M2PT_KIND_PATHWAY, exe_dir, &pb.pathway, err, errlen) ||
+        m2pt_plugin_resolve("image", M2PT_KIND_MODALITY, exe_dir, &pr.image, err, errlen) ||
+        m2pt_plugin_resolve("reparam", M2PT_KIND_PATHWAY, exe_dir, &pr.pathway, err, errlen))
         goto out;
-    snprintf(num, sizeof num, "%d", s->patch);
-    if (m2pt_kv_set(&p.cfg, "patch", num, "bench") || m2pt_kv_set(&p.cfg, "val_size", "0", "bench")) goto oom;
-    snprintf(num, sizeof num, "%d", s->batch);
-    if (m2pt_kv_set(&p.cfg, "train_size", num, "bench") || m2pt_kv_set(&p.cfg, "test_size", num, "bench")) goto oom;
-
+    for (int i = 0; i < 2; i++) {
+        m2pt_kv *c = i ? &pr.cfg : &pb.cfg;
+        snprintf(num, sizeof num, "%d", s->patch);
+        if (m2pt_kv_set(c, "patch", num, "bench") || m2pt_kv_set(c, "val_size", "0", "bench")) goto oom;
+        snprintf(num, sizeof num, "%d", s->batch);
+        if (m2pt_kv_set(c, "train_size", num, "bench") || m2pt_kv_set(c, "test_size", num, "bench")) goto oom;
+    }
     /* The auxiliary model: a randomly initialised plain model of the same shape (its values do
-     * not change the cost of a step). */
+     * not change the cost of a step). It is the baseline model itself, saved before timing. */
     fd = mkstemp(aux);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create a temporary file in /tmp for the auxiliary model");
         goto out;
     }
-    m2pt_model am;
-    if (open_model(&am, &p, s, 1, NULL, err, errlen)) goto out;
-    rc = m2pt_model_save(&am, aux, 1, err, errlen);
-    m2pt_model_close(&am);
-    if (rc || bench_pathway(&p, s, NULL, threads, nthreads, &out[0], NULL, err, errlen)) goto fail;
-    m2pt_plugin_unload(&p.pathway);
-    if (m2pt_plugin_resolve("reparam", M2PT_KIND_PATHWAY, exe_dir, &p.pathway, err, errlen) ||
-        bench_pathway(&p, s, aux, threads, nthreads, &out[1], &out[2], err, errlen))
-        goto fail;
-    rc = 0;
+    if (open_model(&mb, &pb, s, 1, NULL, err, errlen)) goto out;
+    open_b = 1;
+    if (m2pt_model_save(&mb, aux, 1, err, errlen)) goto out;
+    /* peak memory of one model that has trained (what `m2pt train` of this shape needs) */
+    m2pt_adamw o;
+    m2pt_adamw_init(&o, 1e-3f, 0.05f);
+    double w[4];
+    time_steps(&mb, &o, s->batch, 1, w);
+    *rss_mb = peak_rss_mb();
+    if (open_model(&mr, &pr, s, 0, aux, err, errlen)) goto out;
+    open_r = 1;
+    rc = time_models(&mb, &mr, s, threads, nthreads, out);
+    if (rc) snprintf(err, errlen, "%s", m2pt_model_error(&mb)   ? m2pt_model_error(&mb)
+                                        : m2pt_model_error(&mr) ? m2pt_model_error(&mr)
+                                                                : "out of memory");
     goto out;
 oom:
     snprintf(err, errlen, "out of memory");
-    goto out;
-fail:
-    rc = -1;
 out:
+    if (open_b) m2pt_model_close(&mb);
+    if (open_r) m2pt_model_close(&mr);
     if (fd >= 0) close(fd), unlink(aux);
-    if (p.image.handle) m2pt_plugin_unload(&p.image);
-    if (p.pathway.handle) m2pt_plugin_unload(&p.pathway);
-    m2pt_kv_free(&p.cfg), m2pt_kv_free(&p.path_cfg);
+    bench_plugins *all[2] = {&pb, &pr};
+    for (int i = 0; i < 2; i++) {
+        if (all[i]->image.handle) m2pt_plugin_unload(&all[i]->image);
+        if (all[i]->pathway.handle) m2pt_plugin_unload(&all[i]->pathway);
+        m2pt_kv_free(&all[i]->cfg), m2pt_kv_free(&all[i]->path_cfg);
+    }
     return rc;
 }

@@ -36,18 +36,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--large", action="store_true", help="also the dim 192 / 197-token shape")
     ap.add_argument("--m2pt", default="build/m2pt")
+    ap.add_argument("--no-torch", action="store_true", help="only m2pt's own medians")
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--torch-bench", default=os.path.normpath(os.path.join(here, "../../../shared/bench/torch_vit_bench.py")))
     a = ap.parse_args()
-    if not os.path.exists(a.torch_bench):
+    if not a.no_torch and not os.path.exists(a.torch_bench):
         sys.exit(f"bench_vs_torch: {a.torch_bench} not found (give --torch-bench PATH)")
     try:
-        import torch  # noqa: F401
+        if not a.no_torch:
+            import torch  # noqa: F401
     except ImportError:
         sys.exit("bench_vs_torch: PyTorch is missing: apt-get install python3-torch, run with /usr/bin/python3")
     shapes = ["default"] + (["large"] if a.large else [])
     m, t = {}, {}  # (shape, pathway, threads) -> list of images/s
     peak = {}
+    ratio = {}  # (shape, what, threads) -> per-round ratios: reparam/baseline step, merged/baseline inference, %peak
     for r in range(a.rounds):
         for shape in shapes:
             print(f"round {r + 1}/{a.rounds}: {shape} shape", file=sys.stderr, flush=True)
@@ -55,17 +58,32 @@ def main():
             for s in j["sgemm"]:
                 peak.setdefault(s["threads"], []).append(s["gflops"])
             sh = j["shapes"][0]
+            byp = {res["pathway"]: {tm["threads"]: tm for tm in res["timings"]} for res in sh["results"]}
             for res in sh["results"]:
                 for tm in res["timings"]:
                     if res["pathway"] in ("baseline", "reparam"):
                         m.setdefault((shape, res["pathway"], tm["threads"]), []).append(tm["train_images_per_s"])
-            for pathway in ("baseline", "reparam"):
+            pk = {s_["threads"]: s_["gflops"] for s_ in j["sgemm"]}
+            for th, b in byp["baseline"].items():
+                r_, mg = byp["reparam"][th], byp["merged"][th]
+                ratio.setdefault((shape, "reparam step / baseline step", th), []).append(r_["time_vs_baseline"])
+                ratio.setdefault((shape, "merged / baseline inference time", th), []).append(mg["time_vs_baseline"])
+                ratio.setdefault((shape, "baseline GFLOP/s", th), []).append(b["train_gflops"])
+                ratio.setdefault((shape, "baseline % of sgemm peak", th), []).append(100 * b["train_gflops"] / pk[th])
+                ratio.setdefault((shape, "reparam % of sgemm peak", th), []).append(100 * r_["train_gflops"] / pk[th])
+                ratio.setdefault((shape, "peak RSS MB (after this shape)", th), []).append(sh["peak_rss_mb"])
+            for pathway in ("baseline", "reparam") if not a.no_torch else ():
                 for threads in (1, 2):
                     steps = 20 if shape == "default" else 5
                     t.setdefault((shape, pathway, threads), []).append(
                         torch_images_per_s(a.torch_bench, shape, pathway, threads, steps))
     med = statistics.median
     print(f"sgemm peak (median of {a.rounds}): " + ", ".join(f"{k} thread(s) {med(v):.1f} GFLOP/s" for k, v in sorted(peak.items())))
+    for k in sorted(ratio, key=lambda k: (k[0] != "default", k[1], k[2])):
+        v = ratio[k]
+        print(f"{k[0]:8s} {k[1]:32s} {k[2]} thread(s): median {med(v):.3f}  (rounds: {', '.join(f'{x:.3f}' for x in v)})")
+    if a.no_torch:
+        return
     print("shape    pathway  m2pt 1 thr  m2pt all  torch 1 thr  torch 2 thr  ratio (m2pt all / torch best)")
     for shape in shapes:
         for pathway in ("baseline", "reparam"):
