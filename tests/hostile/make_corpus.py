@@ -46,6 +46,7 @@ def gz(raw):
 # ---------------------------------------------------------------------------------- plugins
 
 def plugins():
+    # crafted bytes, not build outputs: named .bin (the loader does not look at the suffix)
     d = os.path.join(HERE, "plugins")
     shutil.rmtree(d, ignore_errors=True)
     cases = {}
@@ -56,28 +57,28 @@ def plugins():
             return ident + struct.pack("<HHIQQQIHHHHHH", etype, machine, 1, 0, 64, 0, 0, 64, 56, 0, 64, 0, 0)
         return ident + struct.pack("<HHIIIIIHHHHHH", etype, machine, 1, 0, 52, 0, 0, 52, 32, 0, 40, 0, 0)
 
-    write(os.path.join(d, "empty.so"), b"")
-    cases["empty.so"] = "not a shared object"
-    write(os.path.join(d, "text.so"), b"this is not a shared object\n")
-    cases["text.so"] = "not a shared object (no ELF header)"
-    write(os.path.join(d, "script.so"), b"#!/bin/sh\necho plugin\n")
-    cases["script.so"] = "not a shared object"
-    write(os.path.join(d, "pe.so"), b"MZ\x90\x00" + b"\0" * 60 + b"PE\0\0")
-    cases["pe.so"] = "not a shared object"
-    write(os.path.join(d, "aarch64.so"), elf_header(machine=183))
-    cases["aarch64.so"] = "another CPU architecture"
-    write(os.path.join(d, "riscv.so"), elf_header(machine=243))
-    cases["riscv.so"] = "another CPU architecture"
-    write(os.path.join(d, "elf32.so"), elf_header(cls=1, machine=3))
-    cases["elf32.so"] = "32-bit ELF"
-    write(os.path.join(d, "bigendian.so"), elf_header(data=2))
-    cases["bigendian.so"] = "big-endian ELF"
-    write(os.path.join(d, "executable.so"), elf_header(etype=2))
-    cases["executable.so"] = "ELF type is not ET_DYN"
-    write(os.path.join(d, "header_only.so"), elf_header())
-    cases["header_only.so"] = "cannot load shared object"
-    write(os.path.join(d, "short.so"), elf_header()[:12])
-    cases["short.so"] = "truncated ELF header"
+    write(os.path.join(d, "empty.bin"), b"")
+    cases["empty.bin"] = "not a shared object"
+    write(os.path.join(d, "text.bin"), b"this is not a shared object\n")
+    cases["text.bin"] = "not a shared object (no ELF header)"
+    write(os.path.join(d, "script.bin"), b"#!/bin/sh\necho plugin\n")
+    cases["script.bin"] = "not a shared object"
+    write(os.path.join(d, "pe.bin"), b"MZ\x90\x00" + b"\0" * 60 + b"PE\0\0")
+    cases["pe.bin"] = "not a shared object"
+    write(os.path.join(d, "aarch64.bin"), elf_header(machine=183))
+    cases["aarch64.bin"] = "another CPU architecture"
+    write(os.path.join(d, "riscv.bin"), elf_header(machine=243))
+    cases["riscv.bin"] = "another CPU architecture"
+    write(os.path.join(d, "elf32.bin"), elf_header(cls=1, machine=3))
+    cases["elf32.bin"] = "32-bit ELF"
+    write(os.path.join(d, "bigendian.bin"), elf_header(data=2))
+    cases["bigendian.bin"] = "big-endian ELF"
+    write(os.path.join(d, "executable.bin"), elf_header(etype=2))
+    cases["executable.bin"] = "ELF type is not ET_DYN"
+    write(os.path.join(d, "header_only.bin"), elf_header())
+    cases["header_only.bin"] = "cannot load shared object"
+    write(os.path.join(d, "short.bin"), elf_header()[:12])
+    cases["short.bin"] = "truncated ELF header"
     write_expect(d, cases)
 
 

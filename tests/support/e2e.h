@@ -1,12 +1,13 @@
 /* Helpers for end-to-end tests that drive the real m2pt binary (in the style of test_grid.c):
  * a mkdtemp directory per test, m2pt started with fork/exec in its own process group with its
- * output captured in files, and the result database read with the sqlite3 C API. Failures go
+ * output captured in files, and the result database read through proc.h's query helpers. Failures go
  * through cmocka (fail_msg and friends), so they only make sense inside a cmocka test. */
 #ifndef M2PT_TEST_E2E_H
 #define M2PT_TEST_E2E_H
 
 #include <stddef.h>
 #include <sys/types.h>
+#include "proc.h"
 
 #define E2E_TIMEOUT 120.0 /* seconds for any one m2pt command (the machine may be loaded) */
 
@@ -59,13 +60,10 @@ int e2e_count(const char *text, const char *needle);
 int e2e_exists(const char *path);
 char *e2e_slurp(const char *path); /* whole file, "" when missing; NULL only when out of memory */
 
-/* Database reads (read-only connections). */
-int e2e_q_try(const char *db, long long *out, const char *sql, char *err, size_t errlen);
-#define e2e_qi(db, ...) e2e_qi_(__FILE__, __LINE__, db, __VA_ARGS__)
-long long e2e_qi_(const char *file, int line, const char *db, const char *fmt, ...);
-#define e2e_expect_q(db, want, ...) e2e_expect_q_(__FILE__, __LINE__, db, want, __VA_ARGS__)
-void e2e_expect_q_(const char *file, int line, const char *db, long long want, const char *fmt, ...);
-/* Every row of a query as text ("a|b;\n"); free() it. */
-char *e2e_dump(const char *db, const char *fmt, ...);
+/* Database reads: the shared helpers of proc.h (read-only connections, 10 s busy timeout). */
+#define e2e_q_try t_qtry
+#define e2e_qi t_qi
+#define e2e_expect_q t_expect_q
+#define e2e_dump t_qdump
 
 #endif

@@ -450,15 +450,24 @@ char *t_qdump(const char *db, const char *fmt, ...) {
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const unsigned char *t = sqlite3_column_text(st, i);
-            size_t need = (t ? strlen((const char *)t) : 4) + 8;
+            /* REAL values with all 17 digits (sqlite3_column_text gives 15): equal dumps mean
+             * bit-identical numbers. The type is read before any conversion. */
+            char num[40];
+            const char *t = num;
+            if (sqlite3_column_type(st, i) == SQLITE_FLOAT) {
+                snprintf(num, sizeof num, "%.17g", sqlite3_column_double(st, i));
+            } else {
+                const unsigned char *u = sqlite3_column_text(st, i);
+                t = u ? (const char *)u : NULL;
+            }
+            size_t need = (t ? strlen(t) : 4) + 8;
             if (len + need + 4 > cap) {
                 while (len + need + 4 > cap) cap *= 2;
                 char *nb = realloc(buf, cap);
                 assert_non_null(nb);
                 buf = nb;
             }
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "|" : "", t ? (const char *)t : "NULL");
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "|" : "", t ? t : "NULL");
         }
         if (len + 4 > cap) {
             char *nb = realloc(buf, cap *= 2);
