@@ -50,9 +50,9 @@ static const char *check_descriptor(const m2pt_plugin *d, char *buf, size_t len)
     if (d->kind == M2PT_KIND_MODALITY) {
         const m2pt_modality *m = d->modality;
         if (!m) return "kind is modality but member 'modality' is NULL";
-        if (m->struct_size < sizeof(m2pt_modality)) {
+        if (m->struct_size < M2PT_MODALITY_SIZE_1_0) {
             snprintf(buf, len, "modality table struct_size %u is smaller than ABI %d.0's %zu bytes", m->struct_size,
-                     M2PT_ABI_MAJOR, sizeof(m2pt_modality));
+                     M2PT_ABI_MAJOR, (size_t)M2PT_MODALITY_SIZE_1_0);
             return buf;
         }
         const struct {

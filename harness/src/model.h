@@ -12,6 +12,7 @@
 #include "blocks.h"
 #include "host.h"
 #include "loader.h"
+#include "mae.h"
 
 typedef struct {
     m2pt_shape shape;
@@ -19,6 +20,10 @@ typedef struct {
     float label_smoothing;
     uint64_t seed;
     const char *aux_path; /* auxiliary checkpoint (pathways that need one) */
+    /* Non-NULL: open for masked-autoencoder pretraining (mae.h) instead of classification. The
+     * pathway must be one that needs no auxiliary model (baseline); the modality must implement
+     * ABI 1.1's recon_spec/recon_target, else open fails with a message saying so. */
+    const m2pt_mae_config *mae;
 } m2pt_model_options;
 
 typedef struct {
@@ -73,6 +78,22 @@ int m2pt_model_evaluate(m2pt_model *m, m2pt_split_id split, m2pt_eval *ev, char 
 /* Load the plain tensors of a checkpoint (every non-pathway tensor must be present with the same
  * shape). 0, or -1 with err. */
 int m2pt_model_load(m2pt_model *m, const char *path, char *err, size_t errlen);
+
+/* --- masked-autoencoder pretraining (a model opened with opt.mae) --------------------------- */
+/* Forward of m->raw (n samples, from m2pt_model_fill): tokenize, the plugin's targets, masking
+ * drawn from mask_seed, encoder on visible tokens, decoder; returns the mean reconstruction loss
+ * (NaN when a plugin recorded an error). */
+float m2pt_model_mae_forward(m2pt_model *m, int n, uint64_t mask_seed);
+/* Backward of the last MAE forward: zeroes and fills the gradient arena. */
+void m2pt_model_mae_backward(m2pt_model *m);
+/* Mean reconstruction loss over a whole split, in batches of max_batch, with masks drawn from a
+ * seed fixed by the model's seed and the batch index (so it is the same for every call). */
+int m2pt_model_mae_evaluate(m2pt_model *m, m2pt_split_id split, double *loss, char *err, size_t errlen);
+/* Start a classification model from an MAE-pretrained checkpoint (written by m2pt_model_save
+ * of a model opened with opt.mae): loads the tokenizer and block tensors, which must all be
+ * present with the same shapes; the head and pathway tensors keep their initialisation and
+ * the checkpoint's decoder ("mae.*") is ignored. 0, or -1 with err. */
+int m2pt_model_load_pretrained(m2pt_model *m, const char *path, char *err, size_t errlen);
 
 /* Trainable scalars of the plain model (without pathway tensors). */
 size_t m2pt_model_plain_params(const m2pt_model *m);

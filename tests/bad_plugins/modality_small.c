@@ -38,7 +38,7 @@ static int m_fill(void *inst, m2pt_split_id split, const long *index, int n, int
 }
 
 static const m2pt_modality table = {
-    .struct_size = sizeof(m2pt_modality) - 8,
+    .struct_size = M2PT_MODALITY_SIZE_1_0 - 8,
     .open = m_open,
     .close = m_close,
     .classes = m_classes,

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define M2PT_ABI_MAJOR 1
-#define M2PT_ABI_MINOR 0
+#define M2PT_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define M2PT_EXPORT __attribute__((visibility("default")))
@@ -152,6 +152,33 @@ typedef struct m2pt_host {
     void (*param_lr_mult)(m2pt_ctx *ctx, int handle, float mult);
 } m2pt_host;
 
+/* ABI 1.1: what a modality reconstructs in masked-autoencoder pretraining (`objective: mae`).
+ * The host masks a fraction of the maskable tokens (every token after the first
+ * `prefix_tokens`) per sample, runs the encoder on the visible ones, a light decoder on all
+ * of them and scores its prediction for each masked token against the plugin's target. */
+typedef enum {
+    M2PT_RECON_MSE = 1,     /* mean squared error against the target normalised per token (mean 0,
+                             * variance 1: MAE's norm_pix_loss); decoder outputs target_floats */
+    M2PT_RECON_CHAMFER = 2, /* Chamfer distance (L2, both directions, as Point-MAE) between the target's
+                             * points and as many predicted ones; target_floats = 3 * points (x, y, z of
+                             * each point relative to the token's centre); decoder outputs target_floats */
+    M2PT_RECON_CLASS = 3,   /* cross-entropy: the target is one class index per token (stored as a float);
+                             * the decoder outputs `classes` logits (text: masked byte prediction) */
+} m2pt_recon_loss;
+
+typedef struct {
+    int loss;           /* m2pt_recon_loss */
+    int prefix_tokens;  /* leading tokens never masked nor reconstructed (a class token: 1) */
+    int target_floats;  /* floats of one token's target (CLASS: 1) */
+    int classes;        /* CLASS only: number of classes */
+    int pos_floats;     /* > 0: per-token position features given to the decoder (point: the group
+                         * centre, 3), through a learned linear map added to its position embedding */
+    /* Comma-separated name prefixes of the tensors that only the head uses (image: "norm.,head.").
+     * Pretraining leaves them out (they are neither trained nor saved); fine-tuning starts them
+     * from their initialisation. Static storage. */
+    const char *head_prefixes;
+} m2pt_recon_spec;
+
 /* ---------------------------------------------------------------------------------------------
  * Modality: dataset + tokenizer + head. One instance serves one run. Call order:
  *   open -> (dataset queries, fill) -> setup -> { fill, tokenize, blocks, head, backward }* -> close
@@ -190,7 +217,21 @@ typedef struct m2pt_modality {
     /* d_logits [n, classes] of the last head call: accumulate head gradients and write
      * d_tokens [n, T, dim] (overwrite; zero where the head did not look). */
     void (*head_backward)(void *inst, const float *d_logits, int n, float *d_tokens);
+
+    /* --- ABI 1.1: masked-autoencoder pretraining. Optional: a table that ends before these
+     * members (a plugin built against 1.0), or NULL members, mean the modality cannot be
+     * pretrained with `objective: mae`, and the host says so. Called after setup. */
+    /* Describe the reconstruction target; 0, or non-zero after fail(). */
+    int (*recon_spec)(void *inst, m2pt_recon_spec *spec);
+    /* Targets for the samples of the last tokenize call (n of them): target [n, L, target_floats],
+     * weight [n, L] (1 where the token counts in the loss, 0 e.g. for padding), and, when
+     * pos_floats > 0, pos [n, L, pos_floats] (else pos is NULL); L = tokens - prefix_tokens.
+     * Deterministic; must not allocate. */
+    void (*recon_target)(void *inst, int n, float *target, float *weight, float *pos);
 } m2pt_modality;
+
+/* Size of a modality table built against ABI 1.0 (before the 1.1 members). */
+#define M2PT_MODALITY_SIZE_1_0 (offsetof(m2pt_modality, recon_spec))
 
 /* ---------------------------------------------------------------------------------------------
  * Pathway: supplies each block linear's effective weight. Weights are row-major [out, in].
