@@ -373,3 +373,8 @@ void m2pt_plugin_set_free(m2pt_plugin_set *set) {
     free(set->problems);
     memset(set, 0, sizeof *set);
 }
+
+int m2pt_modality_can_mae(const m2pt_modality *m) {
+    const size_t need = offsetof(m2pt_modality, recon_target) + sizeof m->recon_target;
+    return m && m->struct_size >= need && m->recon_spec && m->recon_target;
+}

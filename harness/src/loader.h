@@ -45,6 +45,9 @@ int m2pt_plugins_discover(m2pt_plugin_set *set, const char *exe_dir);
 int m2pt_plugin_resolve(const char *name_or_path, int kind, const char *exe_dir, m2pt_loaded *out, char *err,
                         size_t errlen);
 void m2pt_plugin_set_free(m2pt_plugin_set *set);
+/* 1 when a modality table carries ABI 1.1's recon_spec and recon_target (it can be pretrained
+ * with `objective: mae`); 0 for a table built against 1.0 or with those members NULL. */
+int m2pt_modality_can_mae(const m2pt_modality *m);
 
 /* Directory of the running executable (for the build-tree search), or NULL. Caller frees. */
 char *m2pt_exe_dir(void);
