@@ -95,8 +95,17 @@ static int stub_pathway(void *ctx, const char *p, m2pt_kv *opts, int *needs, cha
     return 0;
 }
 
+/* MAE: every stub modality has reconstruction targets except "text" (as a plugin built
+ * against ABI 1.0 would). */
+static int stub_can_mae(void *ctx, const char *m, char *err, size_t errlen) {
+    (void)ctx;
+    if (strcmp(m, "text")) return 0;
+    snprintf(err, errlen, "modality plugin '%s' has no reconstruction targets", m);
+    return -1;
+}
+
 static stub_counts g_counts;
-static const m2pt_plugin_oracle g_oracle = {&g_counts, stub_pathway, stub_check_modality};
+static const m2pt_plugin_oracle g_oracle = {&g_counts, stub_pathway, stub_check_modality, stub_can_mae};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -177,10 +186,17 @@ static void check_invariants(const m2pt_experiment *e) {
         if (i < e->naux) {
             assert_int_equal(c->role, M2PT_ROLE_AUXILIARY);
             assert_int_equal(c->aux, -1);
+            assert_int_equal(c->pretrain, -1);
             assert_string_equal(c->pathway, "baseline");
         } else {
             assert_int_equal(c->role, M2PT_ROLE_TARGET);
             assert_true(c->aux >= -1 && c->aux < e->naux);
+            assert_true(c->pretrain >= -1 && c->pretrain < e->naux);
+            if (c->pretrain >= 0) {
+                assert_int_equal(e->cells[c->pretrain].mae, 1);
+                assert_string_equal(e->cells[c->pretrain].modality, c->modality);
+            }
+            if (c->aux >= 0) assert_int_equal(e->cells[c->aux].mae, c->aux_mae);
             assert_int_equal(c->aux >= 0, c->aux_modality != NULL);
             if (c->aux >= 0) {
                 assert_string_equal(e->cells[c->aux].modality, c->aux_modality);
@@ -768,6 +784,239 @@ static void test_messages(void **state) {
     load_bad(HEAD "epochs: 3\n", "did you mean 'train.epochs'");
 }
 
+/* ---------------------------------------------------------------- masked-autoencoder pretraining */
+
+/* The cell hashes of experiments/controls.yaml as recorded in the store of its real run:
+ * `sqlite3 /work/main/results/controls.db "SELECT cell_hash FROM runs ORDER BY cell_hash"` (40
+ * runs, git 1ade64b, before MAE existed). The supervised cells must keep them byte for byte. */
+static const char *const controls_hashes[] = {
+    "03be8cfdb59e716c", "0591d5ba048c2588", "097445c9fc055cd4", "0ddeb07f0ffd78a8", "0e8e3ad1b84b784e",
+    "12eb35c60b43200f", "35524b0fd2a375ed", "3f1f0e9d8cc43cb1", "43505cb043d1fa1f", "4de0128cd767c55f",
+    "53151c81680df0b9", "565f0c001a4f47f9", "5881bc7955415ce7", "73adc810abb069ec", "74610155747e9405",
+    "759064cfcb26aa54", "796089176fbd0b36", "7bc1bbfc1e23ead7", "7f7e61c6b866161d", "85a19f891ad123a2",
+    "89213eda92824281", "8d967aec1789abf0", "90ad7fd8f752e888", "93348e63b60aa771", "9708b5d5b882f6d1",
+    "a724b0b1966c9b4d", "a9ce314b5c1b8678", "aba5df7d632bbcf0", "b0271caacf2fd69d", "b9b860b889ec4175",
+    "c57bb69e91d6e036", "c7dce983403dbfd7", "da34da469b29fc20", "e736c6f97fcb3f7c", "e9371d88b089a0ed",
+    "e982cdec6f5f4145", "f37d960545b0e58e", "f5e95ed27e355b78", "f94edae16bb55e8d", "ff209889f6347553",
+};
+
+static void test_mae_keeps_hashes(void **state) {
+    (void)state;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/../experiments/controls.yaml", g_data);
+    m2pt_experiment e;
+    g_err[0] = '\0';
+    if (m2pt_experiment_load(&e, path, NULL, 0, NULL, 0, g_err, sizeof g_err)) fail_msg("%s", g_err);
+    check_invariants(&e);
+    const int n = (int)(sizeof controls_hashes / sizeof controls_hashes[0]);
+    assert_int_equal(e.ncells, n);
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int j = 0; j < e.ncells; j++) found += !strcmp(e.cells[j].hash, controls_hashes[i]);
+        if (found != 1) fail_msg("cell %s of controls.db is not a cell of controls.yaml any more", controls_hashes[i]);
+        assert_int_equal(e.cells[i].mae, 0);
+        assert_int_equal(e.cells[i].pretrain, -1);
+        assert_null(strstr(e.cells[i].json, "mae"));
+        assert_null(strstr(e.cells[i].json, "objective"));
+        assert_null(strstr(e.cells[i].json, "pretrain"));
+    }
+    m2pt_experiment_free(&e);
+    /* the defaults spelled out change nothing either */
+    m2pt_experiment a, b;
+    load_ok(&a, REPARAM "seed: 3\n");
+    load_ok(&b, "name: t\ntarget: {modality: image, pretrain: none}\n" RP "seed: 3\n"
+                "auxiliary: {modality: point, objective: supervised}\n"
+                "mae: {mask_ratio: 0.5, decoder_dim: 64, epochs: 7}\n");
+    assert_int_equal(a.ncells, 2), assert_int_equal(b.ncells, 2);
+    for (int i = 0; i < 2; i++) assert_string_equal(a.cells[i].json, b.cells[i].json);
+    m2pt_experiment_free(&a), m2pt_experiment_free(&b);
+}
+
+#define MAE_HEAD                                                                                                  \
+    "name: t\nseed: 0\nmodel: {dim: 32, depth: 2, heads: 2}\n"                                                    \
+    "train: {epochs: 4, batch: 64, lr: 2.0e-3}\n"                                                                 \
+    "target: {modality: image, data: {train_size: 500}, pretrain: mae}\n"                                        \
+    "pathway: {name: reparam}\n"                                                                                 \
+    "auxiliary: {modality: point, data: {train_size: 300}, train: {epochs: 3}"
+
+static void test_mae_cells(void **state) {
+    (void)state;
+    m2pt_experiment e;
+    load_ok(&e, MAE_HEAD "}\nmae: {mask_ratio: 0.6, decoder_dim: 16, decoder_heads: 4, lr: 1.0e-3}\n"
+                         "grid:\n  pathway.name: [baseline, reparam]\n  auxiliary.objective: [supervised, mae]\n"
+                         "  seed: [0, 1]\n");
+    check_invariants(&e);
+    /* 8 points: baseline ignores auxiliary.objective (2 collapsed); 6 targets; per seed a
+     * pretrain cell (image), a supervised and an MAE point auxiliary: 6 auxiliary-role cells */
+    assert_int_equal(e.grid_points, 8);
+    assert_int_equal(e.ntargets, 6);
+    assert_int_equal(e.collapsed, 2);
+    assert_int_equal(e.naux, 6);
+    int pretrains = 0, aux_mae = 0, aux_sup = 0;
+    for (int i = 0; i < e.naux; i++) {
+        const m2pt_cell *c = &e.cells[i];
+        if (!strcmp(c->modality, "image")) {
+            pretrains++;
+            assert_int_equal(c->mae, 1);
+            /* the target's data and shape, trained by MAE with mae.* over target.train = train.* */
+            assert_string_equal(kv_value(&c->data, "train_size"), "500");
+            assert_int_equal(c->shape.dim, 32);
+            assert_int_equal(c->train.epochs, 4);
+            assert_true(c->train.lr == 1.0e-3);
+            assert_int_equal(c->train.batch, 64);
+            assert_non_null(strstr(c->json, "\"objective\":\"mae\""));
+            assert_non_null(strstr(c->json, "\"role\":\"auxiliary\""));
+            assert_null(strstr(c->json, "label_smoothing"));
+        } else if (c->mae) {
+            aux_mae++;
+            assert_string_equal(c->modality, "point");
+            assert_int_equal(c->train.epochs, 3); /* auxiliary.train.epochs: the model's own */
+            assert_true(c->train.lr == 1.0e-3);   /* mae.lr over auxiliary.train.lr */
+            assert_string_equal(kv_value(&c->data, "train_size"), "300");
+        } else {
+            aux_sup++;
+            assert_true(c->train.lr == 2.0e-3);
+            assert_null(strstr(c->json, "mae"));
+        }
+        if (c->mae) {
+            assert_true(c->mae_cfg.mask_ratio == 0.6);
+            assert_int_equal(c->mae_cfg.decoder_dim, 16);
+            assert_int_equal(c->mae_cfg.decoder_heads, 4);
+            assert_int_equal(c->mae_cfg.decoder_depth, 2); /* M2PT_MAE_DEFAULTS */
+            assert_non_null(strstr(c->json, "\"mae\":{\"decoder_depth\":2,\"decoder_dim\":16,\"decoder_heads\":4,"
+                                            "\"mask_ratio\":0.6}"));
+        }
+    }
+    assert_int_equal(pretrains, 2), assert_int_equal(aux_mae, 2), assert_int_equal(aux_sup, 2);
+    for (int i = 0; i < e.ntargets; i++) {
+        const m2pt_cell *t = target(&e, i);
+        assert_true(t->pretrain >= 0 && t->pretrain < e.naux);
+        const m2pt_cell *p = &e.cells[t->pretrain];
+        assert_string_equal(p->modality, "image");
+        assert_int_equal(p->seed, t->seed);
+        assert_non_null(strstr(t->json, p->json)); /* the pretrain config is inside the target's */
+        if (!strcmp(t->pathway, "baseline")) {
+            assert_int_equal(t->aux, -1);
+            assert_string_equal(axis(t, "auxiliary.objective"), "-");
+        } else {
+            assert_int_equal(t->aux_mae, e.cells[t->aux].mae);
+            assert_string_equal(axis(t, "auxiliary.objective"), t->aux_mae ? "mae" : "supervised");
+        }
+    }
+    m2pt_experiment_free(&e);
+
+    /* without a mae section: M2PT_MAE_DEFAULTS and the model's own training settings */
+    load_ok(&e, MAE_HEAD ", objective: mae}\n");
+    assert_int_equal(e.naux, 2);
+    const m2pt_mae_config def = M2PT_MAE_DEFAULTS;
+    for (int i = 0; i < 2; i++) {
+        const m2pt_cell *c = &e.cells[i];
+        assert_int_equal(c->mae, 1);
+        assert_true(c->mae_cfg.mask_ratio == def.mask_ratio);
+        assert_int_equal(c->mae_cfg.decoder_dim, def.decoder_dim);
+        assert_int_equal(c->mae_cfg.decoder_depth, def.decoder_depth);
+        assert_int_equal(c->mae_cfg.decoder_heads, def.decoder_heads);
+        assert_int_equal(c->train.epochs, strcmp(c->modality, "point") ? 4 : 3);
+        assert_true(c->train.lr == 2.0e-3);
+        assert_true(c->train.label_smoothing == 0);
+    }
+    const m2pt_cell *t = target(&e, 0);
+    assert_true(t->aux >= 0 && t->pretrain >= 0 && t->aux != t->pretrain); /* both: reparam from a pretrained model */
+    m2pt_experiment_free(&e);
+
+    /* a pretrain cell and an MAE auxiliary cell of the same modality, data, shape, seed and
+     * training are one cell (trained once) */
+    load_ok(&e, "name: t\ntarget: {modality: image, pretrain: mae}\n"
+                "auxiliary: {modality: image, objective: mae}\npathway: {name: reparam}\n");
+    assert_int_equal(e.naux, 1);
+    assert_int_equal(target(&e, 0)->aux, 0), assert_int_equal(target(&e, 0)->pretrain, 0);
+    m2pt_experiment_free(&e);
+
+    /* mae.* is part of an MAE cell's identity and of nothing else */
+    char ha[16][M2PT_HASH_HEX], hb[16][M2PT_HASH_HEX];
+    int na, nb;
+    hashes(HEAD RP "auxiliary: {modality: point, objective: mae}\n", ha, &na);
+    hashes(HEAD RP "auxiliary: {modality: point, objective: mae}\nmae: {mask_ratio: 0.5}\n", hb, &nb);
+    assert_int_equal(na, 2), assert_int_equal(nb, 2);
+    assert_string_not_equal(ha[0], hb[0]), assert_string_not_equal(ha[1], hb[1]);
+    hashes(HEAD "pathway: {name: noaux}\nmae: {mask_ratio: 0.5}\nauxiliary: {objective: mae}\n", ha, &na);
+    hashes(HEAD "pathway: {name: noaux}\n", hb, &nb);
+    assert_int_equal(na, 1), assert_string_equal(ha[0], hb[0]);
+    /* a target with pretraining is another cell than the same target without */
+    hashes("name: t\ntarget: {modality: image, pretrain: mae}\npathway: {name: noaux}\n", ha, &na);
+    assert_int_equal(na, 2);
+    assert_string_not_equal(ha[1], hb[0]);
+}
+
+static void test_mae_errors(void **state) {
+    (void)state;
+    m2pt_experiment e;
+    const char *p = write_tmp("m.yaml", "name: m\ntarget: {modality: image, pretrain: mae}\nmae:\n  mask_ratio: 1.0\n");
+    assert_int_equal(load_sets(&e, p, NULL, 0), -1);
+    char want[1200];
+    snprintf(want, sizeof want, "%s:4:15: mae.mask_ratio: 1.0 is out of range: must be > 0 and < 1", p);
+    assert_string_equal(g_err, want);
+    p = write_tmp("m.yaml", "name: m\ntarget: {modality: image, pretrain: mae}\nmae: {decoder_dim: 30, decoder_heads: 4}\n");
+    assert_int_equal(load_sets(&e, p, NULL, 0), -1);
+    snprintf(want, sizeof want, "%s:3:39: mae.decoder_heads: mae.decoder_dim 30 is not a multiple of mae.decoder_heads 4", p);
+    assert_string_equal(g_err, want);
+    p = write_tmp("m.yaml", "name: m\ntarget: {modality: image}\nauxiliary: {objective: mea}\n");
+    assert_int_equal(load_sets(&e, p, NULL, 0), -1);
+    snprintf(want, sizeof want, "%s:3:24: auxiliary.objective: 'mea' is not one of: supervised, mae (did you mean 'mae'?)", p);
+    assert_string_equal(g_err, want);
+    /* a modality without reconstruction targets (the stub oracle's text) */
+    p = write_tmp("m.yaml", "name: m\ntarget: {modality: text, pretrain: mae}\n");
+    assert_int_equal(load_sets(&e, p, NULL, 0), -1);
+    snprintf(want, sizeof want, "%s:2:36: target.pretrain: modality plugin 'text' has no reconstruction targets", p);
+    assert_string_equal(g_err, want);
+    load_bad("name: t\ntarget: {modality: image, pretrain: yes}\n", "'yes' is not one of: none, mae");
+    load_bad("name: t\ntarget: {modality: image, pretrain: true}\n", "expected a name");
+    load_bad(HEAD "mae: {decoder_dims: 8}\n", "did you mean 'mae.decoder_dim'");
+    load_bad(HEAD "mae: {mask_ration: 0.5}\n", "did you mean 'mae.mask_ratio'");
+    load_bad(HEAD "mae: {label_smoothing: 0.1}\n", "mae.label_smoothing: unknown key");
+    load_bad(HEAD "mae: {decoder_dim: 0}\n", "mae.decoder_dim: 0 is out of range");
+    load_bad(HEAD "mae: {mask_ratio: 0}\n", "must be > 0 and < 1");
+#define PRE "name: t\ntarget: {modality: image, pretrain: mae}\n"
+    load_bad(PRE "mae: {lr: 1.0e-4, min_lr: 1.0e-3}\n", "min_lr 0.001 of the MAE training is larger than its lr 0.0001");
+    load_bad(PRE "mae: {epochs: 1, warmup_epochs: 2}\n", "warmup_epochs 2 of the MAE training");
+    load_bad(HEAD RP "auxiliary: {modality: text, objective: mae}\n", "auxiliary.objective: modality plugin 'text'");
+    /* checked where used: text as a supervised auxiliary, or with a pathway that ignores it, is fine */
+    load_ok(&e, HEAD "auxiliary: {modality: text, objective: mae}\n");
+    m2pt_experiment_free(&e);
+    /* a bad value in a grid is located in the list */
+    load_bad(PRE "grid:\n  mae.mask_ratio: [0.5, 1.5]\n", "mae.mask_ratio: 1.5 is out of range");
+#undef PRE
+}
+
+static void test_mae_print(void **state) {
+    (void)state;
+    m2pt_experiment e;
+    load_ok(&e, MAE_HEAD "}\ngrid:\n  auxiliary.objective: [supervised, mae]\n");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    m2pt_experiment_print(&e, f);
+    fclose(f);
+    assert_non_null(strstr(buf, "  hash              modality  seed  epochs  objective\n"));
+    assert_non_null(strstr(buf, "  hash              auxiliary.objective  pathway  pretrain          aux\n"));
+    for (int i = 0; i < e.naux; i++) {
+        char row[256];
+        snprintf(row, sizeof row, "  %s  %-8s  0     %d       %s\n", e.cells[i].hash, e.cells[i].modality,
+                 e.cells[i].train.epochs, e.cells[i].mae ? "mae" : "supervised");
+        if (!strstr(buf, row)) fail_msg("no row '%s' in:\n%s", row, buf);
+    }
+    for (int i = 0; i < e.ntargets; i++) {
+        const m2pt_cell *t = target(&e, i);
+        char row[256];
+        snprintf(row, sizeof row, "  %s  %-19s  reparam  %s  %s\n", t->hash, t->aux_mae ? "mae" : "supervised",
+                 e.cells[t->pretrain].hash, e.cells[t->aux].hash);
+        if (!strstr(buf, row)) fail_msg("no row '%s' in:\n%s", row, buf);
+    }
+    free(buf);
+    m2pt_experiment_free(&e);
+}
+
 int main(int argc, char **argv) {
     m2pt_blas_select_kernel(argv);
     (void)argc;
@@ -788,7 +1037,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_yaml12_numbers),  cmocka_unit_test(test_grid_limit),
         cmocka_unit_test(test_zero_byte_file),  cmocka_unit_test(test_null_oracle),
         cmocka_unit_test(test_print),           cmocka_unit_test(test_bad_corpus),
-        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_messages),        cmocka_unit_test(test_mae_keeps_hashes),
+        cmocka_unit_test(test_mae_cells),       cmocka_unit_test(test_mae_errors),
+        cmocka_unit_test(test_mae_print),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     remove_tree(g_tmp);

@@ -74,6 +74,11 @@ typedef struct {
     uint64_t seed, aux_seed;
     const char *modality, *aux_modality, *pathway;
     int needs_aux, baseline;
+    /* masked-autoencoder pretraining: of the auxiliary model (aux_mae, trained with amt) and of
+     * the target (pretrain, a pretrain cell trained with pmt); mae: masking and decoder */
+    int aux_mae, pretrain;
+    m2pt_mae_config mae;
+    m2pt_train_settings amt, pmt;
 } rcell;
 
 static void read_train(const rcfg *rc, int e0, m2pt_train_settings *t) {
@@ -109,6 +114,61 @@ static int check_train(exp_ctx *c, const rcfg *rc, int e0, const m2pt_train_sett
                         "warmup_epochs %g is longer than training (%d epochs)", t->warmup_epochs, t->epochs);
     }
     return 0;
+}
+
+/* The training of an MAE model whose own settings start at e0 (auxiliary.train.* or
+ * target.train.*): mae.* where set, else the model's own value. label_smoothing means nothing
+ * without labels (0); augment is the model's own train.augment. */
+static void mae_train(const rcfg *rc, int e0, m2pt_train_settings *t) {
+    read_train(rc, e0, t);
+    for (int f = 0; f < TR_N; f++) {
+        const yt_node *n = MAE_HAS_FIELD(f) ? rc->v[E_M_TR0 + f] : NULL;
+        if (!n) continue;
+        double v = n->type == YT_FLOAT ? n->d : (double)n->i;
+        switch (f) {
+        case TR_EPOCHS: t->epochs = (int)n->i; break;
+        case TR_BATCH: t->batch = (int)n->i; break;
+        case TR_LR: t->lr = v; break;
+        case TR_MIN_LR: t->min_lr = v; break;
+        case TR_WEIGHT_DECAY: t->weight_decay = v; break;
+        case TR_WARMUP: t->warmup_epochs = v; break;
+        case TR_CLIP: t->clip = v; break;
+        default: break;
+        }
+    }
+    t->label_smoothing = 0;
+}
+
+/* The entry that set field f of an MAE training based on e0 (mae.*, the override, train.*). */
+static int mae_setter(const rcfg *rc, int e0, int f) {
+    if (MAE_HAS_FIELD(f) && rc->v[E_M_TR0 + f]) return E_M_TR0 + f;
+    return setter(rc, e0, f);
+}
+
+static int check_mae_train(exp_ctx *c, const rcfg *rc, int e0, const m2pt_train_settings *t) {
+    if (t->min_lr > t->lr) {
+        int e = mae_setter(rc, e0, TR_MIN_LR) >= 0 ? mae_setter(rc, e0, TR_MIN_LR) : mae_setter(rc, e0, TR_LR);
+        return exp_fail(c, loc_of(c, rc, e), e >= 0 ? exp_schema[e].path : "mae.min_lr",
+                        "min_lr %g of the MAE training is larger than its lr %g", t->min_lr, t->lr);
+    }
+    if (t->warmup_epochs > t->epochs) {
+        int e = mae_setter(rc, e0, TR_WARMUP) >= 0 ? mae_setter(rc, e0, TR_WARMUP) : mae_setter(rc, e0, TR_EPOCHS);
+        return exp_fail(c, loc_of(c, rc, e), e >= 0 ? exp_schema[e].path : "mae.warmup_epochs",
+                        "warmup_epochs %g of the MAE training is longer than it (%d epochs)", t->warmup_epochs,
+                        t->epochs);
+    }
+    return 0;
+}
+
+static int read_mae(exp_ctx *c, const rcfg *rc, m2pt_mae_config *m) {
+    m->mask_ratio = exp_num(rc, E_M_MASK_RATIO);
+    m->decoder_dim = (int)exp_int(rc, E_M_DEC_DIM);
+    m->decoder_depth = (int)exp_int(rc, E_M_DEC_DEPTH);
+    m->decoder_heads = (int)exp_int(rc, E_M_DEC_HEADS);
+    if (m->decoder_dim % m->decoder_heads == 0) return 0;
+    int e = rc->v[E_M_DEC_HEADS] ? E_M_DEC_HEADS : E_M_DEC_DIM;
+    return exp_fail(c, loc_of(c, rc, rc->v[e] ? e : -1), exp_schema[e].path,
+                    "mae.decoder_dim %d is not a multiple of mae.decoder_heads %d", m->decoder_dim, m->decoder_heads);
 }
 
 /* ---------------------------------------------------------------- oracle */
@@ -150,6 +210,19 @@ static int oracle_name(exp_ctx *c, int pathway, const char *name, yt_loc loc, co
     if (rc) return exp_fail(c, loc, path, "%s", why[0] ? why : "unknown plugin");
     if (pathway) *needs = nd != 0;
     cache_put(c, q, *needs);
+    return 0;
+}
+
+/* Can this modality be trained by MAE? Asked once per name; an error is located at loc. */
+static int oracle_can_mae(exp_ctx *c, const char *name, yt_loc loc, const char *path) {
+    const m2pt_plugin_oracle *o = c->oracle;
+    if (!o || !o->modality_can_mae) return 0;
+    uint64_t q = question_hash("modality-mae", name, NULL);
+    if (cache_get(c, q) >= 0) return 0;
+    char why[512] = "";
+    if (o->modality_can_mae(o->ctx, name, why, sizeof why))
+        return exp_fail(c, loc, path, "%s", why[0] ? why : "this modality cannot be trained by MAE");
+    cache_put(c, q, 0);
     return 0;
 }
 
@@ -269,11 +342,23 @@ static int resolve(exp_ctx *c, const rcfg *rc, rcell *r) {
     if (r->aux_modality &&
         oracle_name(c, 0, r->aux_modality, node_loc(c, rc->v[E_A_MODALITY]), "auxiliary.modality", &unused))
         return -1;
+    r->pretrain = !strcmp(exp_str(rc, E_T_PRETRAIN), "mae");
+    r->aux_mae = r->needs_aux && !strcmp(exp_str(rc, E_A_OBJECTIVE), "mae");
+    if ((r->pretrain || r->aux_mae) && read_mae(c, rc, &r->mae)) return -1;
+    if (r->pretrain) {
+        mae_train(rc, E_TTR0, &r->pmt);
+        if (check_mae_train(c, rc, E_TTR0, &r->pmt) ||
+            oracle_can_mae(c, r->modality, node_loc(c, rc->v[E_T_PRETRAIN]), "target.pretrain"))
+            return -1;
+    }
     if (!r->needs_aux) return 0;
     if (!r->aux_modality)
         return exp_fail(c, node_loc(c, rc->v[E_P_NAME]), "auxiliary.modality",
                         "pathway '%s' needs an auxiliary model: set auxiliary.modality", r->pathway);
-    return check_train(c, rc, E_ATR0, &r->at);
+    if (!r->aux_mae) return check_train(c, rc, E_ATR0, &r->at);
+    mae_train(rc, E_ATR0, &r->amt);
+    if (check_mae_train(c, rc, E_ATR0, &r->amt)) return -1;
+    return oracle_can_mae(c, r->aux_modality, node_loc(c, rc->v[E_A_OBJECTIVE]), "auxiliary.objective");
 }
 
 /* ---------------------------------------------------------------- canonical JSON */
@@ -300,6 +385,31 @@ static void js_train(m2pt_strbuf *b, const m2pt_train_settings *t) {
     m2pt_json_add_double(b, "min_lr", t->min_lr);
     m2pt_json_add_double(b, "warmup_epochs", t->warmup_epochs);
     m2pt_json_add_double(b, "weight_decay", t->weight_decay);
+    m2pt_json_end_object(b);
+}
+
+/* The training of an MAE model: as js_train without label_smoothing (no labels). */
+static void js_mae_train(m2pt_strbuf *b, const m2pt_train_settings *t) {
+    m2pt_json_key(b, "train");
+    m2pt_json_begin_object(b);
+    m2pt_json_add_bool(b, "augment", t->augment);
+    m2pt_json_add_int(b, "batch", t->batch);
+    m2pt_json_add_double(b, "clip", t->clip);
+    m2pt_json_add_int(b, "epochs", t->epochs);
+    m2pt_json_add_double(b, "lr", t->lr);
+    m2pt_json_add_double(b, "min_lr", t->min_lr);
+    m2pt_json_add_double(b, "warmup_epochs", t->warmup_epochs);
+    m2pt_json_add_double(b, "weight_decay", t->weight_decay);
+    m2pt_json_end_object(b);
+}
+
+static void js_mae(m2pt_strbuf *b, const m2pt_mae_config *m) {
+    m2pt_json_key(b, "mae");
+    m2pt_json_begin_object(b);
+    m2pt_json_add_int(b, "decoder_depth", m->decoder_depth);
+    m2pt_json_add_int(b, "decoder_dim", m->decoder_dim);
+    m2pt_json_add_int(b, "decoder_heads", m->decoder_heads);
+    m2pt_json_add_double(b, "mask_ratio", m->mask_ratio);
     m2pt_json_end_object(b);
 }
 
@@ -337,23 +447,38 @@ static void js_options(m2pt_strbuf *b, const char *key, const ffsec *f, const ch
 
 static const ffsec no_options;
 
-static char *aux_json(const rcfg *rc, const rcell *r) {
+/* A model trained alone (role auxiliary): supervised (the JSON of every auxiliary cell before
+ * MAE existed, byte for byte), or by MAE ("mae" and "objective" added, MAE training). */
+static char *alone_json(const ffsec *data, const rcell *r, const char *modality, uint64_t seed,
+                        const m2pt_train_settings *t, int mae) {
     m2pt_strbuf b;
     m2pt_sb_init(&b);
     m2pt_json_begin_object(&b);
-    js_options(&b, "data", &rc->ff[FF_ADATA], NULL);
+    js_options(&b, "data", data, NULL);
+    if (mae) js_mae(&b, &r->mae);
     js_model(&b, &r->shape);
-    m2pt_json_add_string(&b, "modality", r->aux_modality);
+    m2pt_json_add_string(&b, "modality", modality);
+    if (mae) m2pt_json_add_string(&b, "objective", "mae");
     js_options(&b, "pathway", &no_options, "baseline");
     m2pt_json_add_string(&b, "role", "auxiliary");
-    m2pt_json_add_int(&b, "seed", (long long)r->aux_seed);
-    js_train(&b, &r->at);
+    m2pt_json_add_int(&b, "seed", (long long)seed);
+    if (mae) js_mae_train(&b, t);
+    else js_train(&b, t);
     m2pt_json_end_object(&b);
     if (b.failed) m2pt_sb_free(&b);
     return b.buf;
 }
 
-static char *target_json(const rcfg *rc, const rcell *r, const char *aux) {
+static char *aux_json(const rcfg *rc, const rcell *r) {
+    return alone_json(&rc->ff[FF_ADATA], r, r->aux_modality, r->aux_seed, r->aux_mae ? &r->amt : &r->at, r->aux_mae);
+}
+
+/* The pretraining of a target: its modality, data options, shape and seed, trained by MAE. */
+static char *pretrain_json(const rcfg *rc, const rcell *r) {
+    return alone_json(&rc->ff[FF_TDATA], r, r->modality, r->seed, &r->pmt, 1);
+}
+
+static char *target_json(const rcfg *rc, const rcell *r, const char *aux, const char *pre) {
     m2pt_strbuf b;
     m2pt_sb_init(&b);
     m2pt_json_begin_object(&b);
@@ -362,6 +487,7 @@ static char *target_json(const rcfg *rc, const rcell *r, const char *aux) {
     js_model(&b, &r->shape);
     m2pt_json_add_string(&b, "modality", r->modality);
     js_options(&b, "pathway", r->baseline ? &no_options : &rc->ff[FF_PATHWAY], r->pathway);
+    if (pre) m2pt_json_add_raw(&b, "pretrain", pre);
     m2pt_json_add_string(&b, "role", "target");
     m2pt_json_add_int(&b, "seed", (long long)r->seed);
     js_train(&b, &r->tt);
@@ -448,19 +574,24 @@ static char *dup_or_null(const char *s, int *bad) {
     return d;
 }
 
-/* Fills the parts common to both roles. Takes json. */
-static int fill_cell(m2pt_cell *cell, m2pt_role role, char *json, const rcell *r, const ffsec *data) {
+/* What a cell is: a target, an auxiliary model, or the MAE pretraining of a target. */
+typedef enum { K_TARGET, K_AUX, K_PRETRAIN } cell_kind;
+
+/* Fills the parts common to every kind. Takes json. */
+static int fill_cell(m2pt_cell *cell, cell_kind kind, char *json, const rcell *r, const ffsec *data) {
     int bad = 0;
     memset(cell, 0, sizeof *cell);
-    cell->role = role;
+    cell->role = kind == K_TARGET ? M2PT_ROLE_TARGET : M2PT_ROLE_AUXILIARY;
     cell->json = json;
     hash_of(json, cell->hash);
     cell->shape = r->shape;
-    cell->train = role == M2PT_ROLE_TARGET ? r->tt : r->at;
-    cell->seed = role == M2PT_ROLE_TARGET ? r->seed : r->aux_seed;
-    cell->modality = dup_or_null(role == M2PT_ROLE_TARGET ? r->modality : r->aux_modality, &bad);
-    cell->pathway = dup_or_null(role == M2PT_ROLE_TARGET ? r->pathway : "baseline", &bad);
-    cell->aux = -1;
+    cell->train = kind == K_TARGET ? r->tt : kind == K_PRETRAIN ? r->pmt : r->aux_mae ? r->amt : r->at;
+    cell->seed = kind == K_AUX ? r->aux_seed : r->seed;
+    cell->modality = dup_or_null(kind == K_AUX ? r->aux_modality : r->modality, &bad);
+    cell->pathway = dup_or_null(kind == K_TARGET ? r->pathway : "baseline", &bad);
+    cell->aux = cell->pretrain = -1;
+    cell->mae = kind == K_PRETRAIN || (kind == K_AUX && r->aux_mae);
+    if (cell->mae) cell->mae_cfg = r->mae;
     if (bad || ff_to_kv(data, &cell->data)) return -1;
     return 0;
 }
@@ -486,7 +617,8 @@ static int target_axes(m2pt_cell *cell, const point *pt, const rcell *r) {
         keys[i] = k->key;
         off[i] = b.len;
         int ignored = (key_under(k->key, "auxiliary") && !r->needs_aux) ||
-                      (key_under(k->key, "pathway") && strcmp(k->key, "pathway.name") && r->baseline);
+                      (key_under(k->key, "pathway") && strcmp(k->key, "pathway.name") && r->baseline) ||
+                      (key_under(k->key, "mae") && !r->aux_mae && !r->pretrain);
         if (ignored) m2pt_sb_puts(&b, "-");
         else exp_display_text(&b, k->list->item[pt->idx[k->axis]]);
         m2pt_sb_append(&b, "", 1);
@@ -496,25 +628,34 @@ static int target_axes(m2pt_cell *cell, const point *pt, const rcell *r) {
     return rc;
 }
 
-/* An auxiliary cell's identity: modality, seed, epochs, and the varying keys that shape it. */
-static int aux_axes(m2pt_cell *cell, const point *pt, const rcell *r) {
+/* Does varying key k shape a cell of this kind (beyond its modality, seed and epochs)? */
+static int shapes(const char *k, cell_kind kind, const rcell *r) {
+    if (key_under(k, "model")) return 1;
+    if (kind == K_PRETRAIN)
+        return (key_under(k, "target.data") || key_under(k, "target.train") || key_under(k, "mae")) &&
+               strcmp(k, "target.train.epochs") && strcmp(k, "mae.epochs");
+    if (r->aux_mae && key_under(k, "mae")) return strcmp(k, "mae.epochs") != 0;
+    return !strncmp(k, "auxiliary.", 10) && strcmp(k, "auxiliary.modality") && strcmp(k, "auxiliary.seed") &&
+           strcmp(k, "auxiliary.train.epochs") && strcmp(k, "auxiliary.objective");
+}
+
+/* An auxiliary or pretrain cell's identity: modality, seed, epochs, and the varying keys that
+ * shape it (dry-run tables). */
+static int aux_axes(m2pt_cell *cell, const point *pt, const rcell *r, cell_kind kind) {
     const char *keys[EXP_MAX_AXES + 3] = {"modality", "seed", "epochs"};
     size_t off[EXP_MAX_AXES + 3];
     m2pt_strbuf b;
     m2pt_sb_init(&b);
     off[0] = 0;
-    m2pt_sb_printf(&b, "%s%c", r->aux_modality, 0);
+    m2pt_sb_printf(&b, "%s%c", cell->modality, 0);
     off[1] = b.len;
-    m2pt_sb_printf(&b, "%" PRIu64 "%c", r->aux_seed, 0);
+    m2pt_sb_printf(&b, "%" PRIu64 "%c", cell->seed, 0);
     off[2] = b.len;
-    m2pt_sb_printf(&b, "%d%c", r->at.epochs, 0);
+    m2pt_sb_printf(&b, "%d%c", cell->train.epochs, 0);
     int n = 3;
     for (int i = 0; i < pt->ax->nkeys; i++) {
         const exp_axis_key *k = &pt->ax->k[i];
-        if (!(key_under(k->key, "model") || !strncmp(k->key, "auxiliary.", 10)) ||
-            !strcmp(k->key, "auxiliary.modality") || !strcmp(k->key, "auxiliary.seed") ||
-            !strcmp(k->key, "auxiliary.train.epochs"))
-            continue;
+        if (!shapes(k->key, kind, r)) continue;
         keys[n] = k->key;
         off[n++] = b.len;
         exp_display_text(&b, k->list->item[pt->idx[k->axis]]);
@@ -530,20 +671,24 @@ typedef struct {
     int collapsed;
 } expansion;
 
-/* Index of the auxiliary cell this target needs, created on first use. */
-static int aux_index(exp_ctx *c, expansion *x, const rcfg *rc, const rcell *r, const point *pt, const char *json) {
+/* Index of the auxiliary (or pretrain) cell this target needs, created on first use. Both
+ * kinds are role auxiliary and live in one list: a pretrain cell and an MAE auxiliary cell
+ * with the same resolved configuration are one cell. */
+static int aux_index(exp_ctx *c, expansion *x, const rcfg *rc, const rcell *r, const point *pt, const char *json,
+                     cell_kind kind) {
     char hex[M2PT_HASH_HEX];
     uint64_t h = hash_of(json, hex);
     int i = vec_find(&x->auxes, h, json);
     if (i == -2) return exp_fail(c, c->root_loc, NULL, "64-bit cell hash collision (%s): rename something", hex);
     if (i >= 0) return i;
-    if (oracle_opts(c, 0, r->aux_modality, &rc->ff[FF_ADATA], "auxiliary.data", node_loc(c, rc->v[E_A_MODALITY])))
+    if (kind == K_AUX &&
+        oracle_opts(c, 0, r->aux_modality, &rc->ff[FF_ADATA], "auxiliary.data", node_loc(c, rc->v[E_A_MODALITY])))
         return -1;
     m2pt_cell cell;
     char *copy = strdup(json);
     if (!copy) return exp_oom(c);
-    if (fill_cell(&cell, M2PT_ROLE_AUXILIARY, copy, r, &rc->ff[FF_ADATA]) || aux_axes(&cell, pt, r) ||
-        vec_push(&x->auxes, &cell, h)) {
+    if (fill_cell(&cell, kind, copy, r, kind == K_AUX ? &rc->ff[FF_ADATA] : &rc->ff[FF_TDATA]) ||
+        aux_axes(&cell, pt, r, kind) || vec_push(&x->auxes, &cell, h)) {
         exp_cell_free(&cell);
         return exp_oom(c);
     }
@@ -552,31 +697,34 @@ static int aux_index(exp_ctx *c, expansion *x, const rcfg *rc, const rcell *r, c
 
 static int add_target(exp_ctx *c, expansion *x, const rcfg *rc, const rcell *r, const point *pt) {
     char *aux = r->needs_aux ? aux_json(rc, r) : NULL;
-    if (r->needs_aux && !aux) return exp_oom(c);
-    char *json = target_json(rc, r, aux);
-    if (!json) return free(aux), exp_oom(c);
+    char *pre = r->pretrain ? pretrain_json(rc, r) : NULL;
+    char *json = (r->needs_aux && !aux) || (r->pretrain && !pre) ? NULL : target_json(rc, r, aux, pre);
+    if (!json) return free(aux), free(pre), exp_oom(c);
     char hex[M2PT_HASH_HEX];
     uint64_t h = hash_of(json, hex);
     int found = vec_find(&x->targets, h, json);
     if (found != -1) {
-        free(aux), free(json);
+        free(aux), free(pre), free(json);
         if (found == -2) return exp_fail(c, c->root_loc, NULL, "64-bit cell hash collision (%s)", hex);
         x->collapsed++;
         return 0;
     }
-    int ai = -1;
+    int ai = -1, pi = -1;
     if (oracle_opts(c, 0, r->modality, &rc->ff[FF_TDATA], "target.data", node_loc(c, rc->v[E_T_MODALITY])) ||
         (!r->baseline &&
          oracle_opts(c, 1, r->pathway, &rc->ff[FF_PATHWAY], "pathway", node_loc(c, rc->v[E_P_NAME]))) ||
-        (aux && (ai = aux_index(c, x, rc, r, pt, aux)) < 0)) {
-        free(aux), free(json);
+        (aux && (ai = aux_index(c, x, rc, r, pt, aux, K_AUX)) < 0) ||
+        (pre && (pi = aux_index(c, x, rc, r, pt, pre, K_PRETRAIN)) < 0)) {
+        free(aux), free(pre), free(json);
         return -1;
     }
-    free(aux);
+    free(aux), free(pre);
     m2pt_cell cell;
-    int bad = fill_cell(&cell, M2PT_ROLE_TARGET, json, r, &rc->ff[FF_TDATA]);
+    int bad = fill_cell(&cell, K_TARGET, json, r, &rc->ff[FF_TDATA]);
     if (!bad) {
         cell.aux = ai;
+        cell.pretrain = pi;
+        cell.aux_mae = ai >= 0 && r->aux_mae;
         cell.aux_modality = dup_or_null(r->needs_aux ? r->aux_modality : NULL, &bad);
         if (!bad && !r->baseline && ff_to_kv(&rc->ff[FF_PATHWAY], &cell.pathway_opts)) bad = 1;
         if (!bad) bad = target_axes(&cell, pt, r) != 0;

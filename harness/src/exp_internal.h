@@ -27,6 +27,7 @@ typedef struct {
     int flags;
     double def;       /* numbers and booleans */
     const char *sdef; /* names and strings (NULL: none) */
+    const char *const *choices; /* names: the allowed values (NULL-terminated), or NULL: any */
 } s_entry;
 
 /* Training fields, in this order after each E_*TR0. */
@@ -40,8 +41,15 @@ enum {
     E_AUX = E_TTR0 + TR_N, E_A_MODALITY, E_A_DATA, E_A_TRAIN, E_ATR0,
     E_A_SEED = E_ATR0 + TR_N,
     E_PATHWAY, E_P_NAME,
-    E_COUNT
+    /* masked-autoencoder pretraining */
+    E_A_OBJECTIVE, E_T_PRETRAIN,
+    E_MAE, E_M_MASK_RATIO, E_M_DEC_DIM, E_M_DEC_DEPTH, E_M_DEC_HEADS, E_M_TR0,
+    E_COUNT = E_M_TR0 + TR_N
 };
+
+/* Which mae.* training keys exist (mae.label_smoothing and mae.augment do not: an MAE model
+ * has no labels, and augmentation is the model's own train.augment). */
+#define MAE_HAS_FIELD(f) ((f) != TR_LABEL_SMOOTHING && (f) != TR_AUGMENT)
 
 /* Free-form plugin sections. */
 enum { FF_TDATA, FF_ADATA, FF_PATHWAY, FF_N };

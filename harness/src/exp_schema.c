@@ -21,6 +21,9 @@
     [E0 + TR_LABEL_SMOOTHING] = {P "label_smoothing", S_FLOAT, 0, 1, F_MAX_OPEN | (FL), 0.1, NULL}, \
     [E0 + TR_AUGMENT] = {P "augment", S_BOOL, 0, 1, FL, 1, NULL}
 
+static const char *const objectives[] = {"supervised", "mae", NULL};
+static const char *const pretrains[] = {"none", "mae", NULL};
+
 const s_entry exp_schema[E_COUNT] = {
     [E_NAME] = {"name", S_NAME, 0, 0, 0, 0, NULL},
     [E_DESCRIPTION] = {"description", S_STR, 0, 0, 0, 0, ""},
@@ -49,6 +52,24 @@ const s_entry exp_schema[E_COUNT] = {
     [E_A_SEED] = {"auxiliary.seed", S_INT, 0, (double)INT64_MAX, F_INHERIT, 0, NULL},
     [E_PATHWAY] = {"pathway", S_FREE, 0, 0, 0, 0, NULL},
     [E_P_NAME] = {"pathway.name", S_NAME, 0, 0, 0, 0, "baseline"},
+    [E_A_OBJECTIVE] = {"auxiliary.objective", S_NAME, 0, 0, 0, 0, "supervised", objectives},
+    [E_T_PRETRAIN] = {"target.pretrain", S_NAME, 0, 0, 0, 0, "none", pretrains},
+    [E_MAE] = {"mae", S_SECTION, 0, 0, 0, 0, NULL},
+    [E_M_MASK_RATIO] = {"mae.mask_ratio", S_FLOAT, 0, 1, F_MIN_OPEN | F_MAX_OPEN, 0.75, NULL},
+    [E_M_DEC_DIM] = {"mae.decoder_dim", S_INT, 1, 8192, 0, 32, NULL},
+    [E_M_DEC_DEPTH] = {"mae.decoder_depth", S_INT, 1, 256, 0, 2, NULL},
+    [E_M_DEC_HEADS] = {"mae.decoder_heads", S_INT, 1, 256, 0, 2, NULL},
+    /* the training of an MAE model: unset keys take the model's own train settings (see
+     * exp_cells.c, mae_train); label_smoothing and augment are placeholders, never valid keys */
+    [E_M_TR0 + TR_EPOCHS] = {"mae.epochs", S_INT, 1, 100000, F_INHERIT, 10, NULL},
+    [E_M_TR0 + TR_BATCH] = {"mae.batch", S_INT, 1, 1048576, F_INHERIT, 128, NULL},
+    [E_M_TR0 + TR_LR] = {"mae.lr", S_FLOAT, 0, 10, F_MIN_OPEN | F_INHERIT, 1.0e-3, NULL},
+    [E_M_TR0 + TR_MIN_LR] = {"mae.min_lr", S_FLOAT, 0, 10, F_INHERIT, 1.0e-5, NULL},
+    [E_M_TR0 + TR_WEIGHT_DECAY] = {"mae.weight_decay", S_FLOAT, 0, 10, F_INHERIT, 0.05, NULL},
+    [E_M_TR0 + TR_WARMUP] = {"mae.warmup_epochs", S_FLOAT, 0, 100000, F_INHERIT, 1, NULL},
+    [E_M_TR0 + TR_CLIP] = {"mae.clip", S_FLOAT, 0, 1e6, F_INHERIT, 1.0, NULL},
+    [E_M_TR0 + TR_LABEL_SMOOTHING] = {"\001mae.label_smoothing", S_SPECIAL, 0, 0, 0, 0, NULL},
+    [E_M_TR0 + TR_AUGMENT] = {"\001mae.augment", S_SPECIAL, 0, 0, 0, 0, NULL},
 };
 
 static const char *const ff_path[FF_N] = {"target.data", "auxiliary.data", "pathway"};
@@ -223,6 +244,7 @@ const char *exp_suggest(const char *path) {
     int best = -1, best_score = INT_MAX;
     for (int e = 0; e < E_COUNT; e++) {
         const char *p = exp_schema[e].path;
+        if (p[0] == '\001') continue; /* a placeholder, not a key */
         int s = word_score(w, last_part(p));
         if (s < 0) continue;
         if (!same_parent(path, p)) s += 10; /* another section: only when nothing local fits */
@@ -313,6 +335,21 @@ static int name_ok(const char *s) {
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
+/* A name that must be one of e->choices: "'x' is not one of: a, b (did you mean 'a'?)". */
+static int check_choice(exp_ctx *c, const char *path, const s_entry *e, const yt_node *n) {
+    const char *near = NULL;
+    char list[256] = "";
+    size_t used = 0;
+    for (int i = 0; e->choices[i]; i++) {
+        if (!strcmp(n->text, e->choices[i])) return 0;
+        if (!near && lev(n->text, e->choices[i]) <= 2) near = e->choices[i];
+        used += (size_t)snprintf(list + used, used < sizeof list ? sizeof list - used : 0, "%s%s", i ? ", " : "",
+                                 e->choices[i]);
+    }
+    if (near) return exp_fail(c, n->loc, path, "'%s' is not one of: %s (did you mean '%s'?)", n->text, list, near);
+    return exp_fail(c, n->loc, path, "'%s' is not one of: %s", n->text, list);
+}
+
 static int check_leaf(exp_ctx *c, const char *path, const s_entry *e, const yt_node *n) {
     double v;
     switch (e->type) {
@@ -333,7 +370,7 @@ static int check_leaf(exp_ctx *c, const char *path, const s_entry *e, const yt_n
             return exp_fail(c, n->loc, path, "%s is not a valid name (1 to 128 letters, digits, '_', '-', '.')",
                             yt_describe(n, got, sizeof got));
         }
-        return 0;
+        return e->choices ? check_choice(c, path, e, n) : 0;
     default: /* S_STR: any scalar, as written */
         return n->type == YT_SEQ || n->type == YT_MAP ? type_error(c, path, e->type, n) : 0;
     }

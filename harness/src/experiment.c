@@ -187,26 +187,68 @@ void m2pt_experiment_free(m2pt_experiment *exp) {
 
 /* ---------------------------------------------------------------- printing */
 
-/* Column col of a row (row -1: the header) of a table of cells of one role. */
-static const char *column(const m2pt_cell *cell, int row, int col, int target, const m2pt_experiment *exp) {
-    int na = cell->naxes;
+/* The columns of a table of cells of one role: hash, the union of their coordinates' keys (in
+ * order of first appearance; auxiliary and pretrain cells may differ), then for auxiliary cells
+ * "objective" when some cell is trained by MAE, for target cells "pathway", "pretrain" when some
+ * target has a pretrain cell, and "aux". */
+typedef struct {
+    const char **keys;
+    int nkeys, objective, pretrain, ncol;
+} table_cols;
+
+static int table_columns(const m2pt_experiment *exp, int from, int to, int target, table_cols *t) {
+    memset(t, 0, sizeof *t);
+    int cap = 0;
+    for (int r = from; r < to; r++) cap += exp->cells[r].naxes;
+    t->keys = calloc((size_t)(cap > 0 ? cap : 1), sizeof *t->keys);
+    if (!t->keys) return -1;
+    for (int r = from; r < to; r++) {
+        const m2pt_cell *cell = &exp->cells[r];
+        for (int k = 0; k < cell->naxes; k++) {
+            int seen = 0;
+            for (int j = 0; j < t->nkeys && !seen; j++) seen = !strcmp(t->keys[j], cell->axis_keys[k]);
+            if (!seen) t->keys[t->nkeys++] = cell->axis_keys[k];
+        }
+        if (!target && cell->mae) t->objective = 1;
+        if (target && cell->pretrain >= 0) t->pretrain = 1;
+    }
+    t->ncol = 1 + t->nkeys + (target ? 2 + t->pretrain : t->objective);
+    return 0;
+}
+
+/* Column col of a row (row -1: the header). */
+static const char *column(const m2pt_experiment *exp, const table_cols *t, const m2pt_cell *cell, int row, int col,
+                          int target) {
     if (col == 0) return row < 0 ? "hash" : cell->hash;
-    if (col <= na) return row < 0 ? cell->axis_keys[col - 1] : cell->axis_values[col - 1];
-    if (!target) return "";
-    if (col == na + 1) return row < 0 ? "pathway" : cell->pathway;
+    if (col <= t->nkeys) {
+        const char *key = t->keys[col - 1];
+        if (row < 0) return key;
+        for (int k = 0; k < cell->naxes; k++)
+            if (!strcmp(cell->axis_keys[k], key)) return cell->axis_values[k];
+        return "-";
+    }
+    col -= t->nkeys + 1;
+    if (!target) return row < 0 ? "objective" : cell->mae ? "mae" : "supervised";
+    if (col == 0) return row < 0 ? "pathway" : cell->pathway;
+    if (t->pretrain && col == 1) {
+        if (row < 0) return "pretrain";
+        return cell->pretrain >= 0 && cell->pretrain < exp->ncells ? exp->cells[cell->pretrain].hash : "-";
+    }
     if (row < 0) return "aux";
     return cell->aux >= 0 && cell->aux < exp->ncells ? exp->cells[cell->aux].hash : "-";
 }
 
 static void print_table(const m2pt_experiment *exp, int from, int to, int target, FILE *out) {
     if (from >= to) return;
-    int ncol = 1 + exp->cells[from].naxes + (target ? 2 : 0);
+    table_cols t;
+    if (table_columns(exp, from, to, target, &t)) return;
+    int ncol = t.ncol;
     size_t *w = calloc((size_t)ncol, sizeof *w);
-    if (!w) return;
+    if (!w) return free(t.keys);
     for (int r = from - 1; r < to; r++)
         for (int k = 0; k < ncol; k++) {
             const m2pt_cell *cell = &exp->cells[r < from ? from : r];
-            size_t l = strlen(column(cell, r < from ? -1 : r, k, target, exp));
+            size_t l = strlen(column(exp, &t, cell, r < from ? -1 : r, k, target));
             if (l > w[k]) w[k] = l;
         }
     for (int r = from - 1; r < to; r++) {
@@ -214,17 +256,25 @@ static void print_table(const m2pt_experiment *exp, int from, int to, int target
         fputs("  ", out);
         for (int k = 0; k < ncol; k++)
             fprintf(out, k + 1 < ncol ? "%-*s  " : "%-*s", k + 1 < ncol ? (int)w[k] : 0,
-                    column(cell, r < from ? -1 : r, k, target, exp));
+                    column(exp, &t, cell, r < from ? -1 : r, k, target));
         fputc('\n', out);
     }
     free(w);
+    free(t.keys);
+}
+
+static int any_mae(const m2pt_experiment *exp) {
+    for (int i = 0; i < exp->naux; i++)
+        if (exp->cells[i].mae) return 1;
+    return 0;
 }
 
 void m2pt_experiment_print(const m2pt_experiment *exp, FILE *out) {
     fprintf(out, "%s: %ld grid points -> %d target cells + %d auxiliary cells (%d collapsed)\n", exp->name,
             exp->grid_points, exp->ntargets, exp->naux, exp->collapsed);
     if (exp->naux) {
-        fprintf(out, "\nauxiliary cells (trained first; each serves every target cell naming its hash):\n");
+        fprintf(out, "\nauxiliary cells (trained first; each serves every target cell naming its hash%s):\n",
+                any_mae(exp) ? " as its aux or pretrain" : "");
         print_table(exp, 0, exp->naux, 0, out);
     }
     fprintf(out, "\ntarget cells:\n");

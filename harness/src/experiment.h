@@ -23,6 +23,7 @@
 
 #include "kv.h"
 #include "m2pt/plugin.h"
+#include "mae.h"
 
 #define M2PT_HASH_HEX 17 /* 16 hex digits + NUL */
 
@@ -49,6 +50,15 @@ typedef struct {
     m2pt_kv pathway_opts;     /* pathway.* except name (empty for baseline) */
     int aux;                  /* index into exp->cells of the auxiliary cell, or -1 */
     const char *aux_modality; /* NULL when no auxiliary */
+    /* Masked-autoencoder pretraining (docs/experiments.md, "Self-supervised pretraining"):
+     * an auxiliary-role cell with mae = 1 is trained by MAE (an auxiliary model with
+     * `auxiliary.objective: mae`, or the pretraining of targets with `target.pretrain: mae`);
+     * `train` then holds the resolved mae.* training settings and mae_cfg the masking and
+     * decoder. A target cell's `pretrain` is the index of its pretrain cell, or -1. */
+    int mae;
+    m2pt_mae_config mae_cfg;
+    int pretrain;
+    int aux_mae;              /* target: its auxiliary model (aux >= 0) was trained by MAE */
     /* grid coordinates of this cell: the dotted keys that vary in the experiment and their
      * values as text, for display and for the store's params table */
     int naxes;
@@ -73,6 +83,9 @@ typedef struct {
     void *ctx;
     int (*pathway_needs_aux)(void *ctx, const char *pathway, m2pt_kv *opts, int *needs, char *err, size_t errlen);
     int (*check_modality)(void *ctx, const char *modality, m2pt_kv *opts, char *err, size_t errlen);
+    /* Optional: can this modality be trained by MAE (ABI 1.1 reconstruction targets)? 0 yes,
+     * else -1 with the reason. NULL: not checked (the run fails instead). */
+    int (*modality_can_mae)(void *ctx, const char *modality, char *err, size_t errlen);
 } m2pt_plugin_oracle;
 
 /* Limit on grid points before collapsing, unless `force_large` (documented). */

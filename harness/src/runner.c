@@ -21,6 +21,7 @@
 #include "json.h"
 #include "loader.h"
 #include "model.h"
+#include "rng.h"
 #include "store.h"
 #include "threads.h"
 #include "trainer.h"
@@ -86,111 +87,6 @@ static int json_safe(const char *s) {
     return 1;
 }
 
-/* ============================================================ plugin oracle for validation */
-
-typedef struct {
-    char *key; /* "m|name|k=v;k=v" or "p|..." */
-    int rc, needs;
-    char *err;
-} oracle_memo;
-
-struct m2pt_oracle_state {
-    char *exe_dir;
-    oracle_memo *memo;
-    int n, cap;
-};
-
-m2pt_oracle_state *m2pt_oracle_new(void) {
-    m2pt_oracle_state *s = calloc(1, sizeof *s);
-    if (s) s->exe_dir = m2pt_exe_dir();
-    return s;
-}
-
-void m2pt_oracle_free(m2pt_oracle_state *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) free(s->memo[i].key), free(s->memo[i].err);
-    free(s->memo);
-    free(s->exe_dir);
-    free(s);
-}
-
-static char *memo_key(char kind, const char *name, const m2pt_kv *kv) {
-    m2pt_strbuf b;
-    m2pt_sb_init(&b);
-    m2pt_sb_printf(&b, "%c|%s", kind, name);
-    for (int i = 0; kv && i < kv->n; i++) m2pt_sb_printf(&b, "|%s=%s", kv->e[i].key, kv->e[i].value);
-    if (b.failed) {
-        m2pt_sb_free(&b);
-        return NULL;
-    }
-    return b.buf;
-}
-
-/* Open the plugin with these options and report what it says (needs_aux for pathways). */
-static int oracle_ask(m2pt_oracle_state *s, char kind, const char *name, m2pt_kv *opts, int *needs, char *err,
-                      size_t errlen) {
-    const int name_only = kind == 'm' && !opts; /* is there such a modality plugin? (not opened) */
-    char *key = memo_key(name_only ? 'n' : kind, name, opts);
-    for (int i = 0; key && i < s->n; i++)
-        if (!strcmp(s->memo[i].key, key)) {
-            free(key);
-            if (needs) *needs = s->memo[i].needs;
-            if (s->memo[i].rc) snprintf(err, errlen, "%s", s->memo[i].err);
-            return s->memo[i].rc;
-        }
-    m2pt_loaded pl;
-    int rc = 0, need = 0;
-    char msg[1200] = "";
-    if (m2pt_plugin_resolve(name, kind == 'm' ? M2PT_KIND_MODALITY : M2PT_KIND_PATHWAY, s->exe_dir, &pl, msg,
-                            sizeof msg)) {
-        rc = -1;
-    } else if (name_only) {
-        m2pt_plugin_unload(&pl);
-    } else {
-        m2pt_ctx ctx;
-        m2pt_ctx_init(&ctx, pl.desc->name, opts, kind == 'm' ? "data." : "pathway.", 0, NULL);
-        ctx.quiet = 1;
-        for (int i = 0; opts && i < opts->n; i++) opts->e[i].read = 0;
-        void *inst = NULL;
-        int orc = kind == 'm' ? pl.desc->modality->open(m2pt_host_api(), &ctx, &inst)
-                              : pl.desc->pathway->open(m2pt_host_api(), &ctx, &inst);
-        rc = m2pt_ctx_status(&ctx, orc, 1, msg, sizeof msg);
-        if (inst) {
-            if (kind == 'p' && !rc) need = pl.desc->pathway->needs_aux(inst);
-            if (kind == 'm') pl.desc->modality->close(inst);
-            else pl.desc->pathway->close(inst);
-        }
-        m2pt_ctx_release(&ctx);
-        m2pt_plugin_unload(&pl);
-    }
-    if (key && s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 16;
-        oracle_memo *m = realloc(s->memo, (size_t)cap * sizeof *m);
-        if (m) s->memo = m, s->cap = cap;
-    }
-    if (key && s->n < s->cap) {
-        s->memo[s->n++] = (oracle_memo){key, rc, need, strdup(msg)};
-        key = NULL;
-    }
-    free(key);
-    if (needs) *needs = need;
-    if (rc) snprintf(err, errlen, "%s", msg);
-    return rc;
-}
-
-static int oracle_needs_aux(void *ctx, const char *pathway, m2pt_kv *opts, int *needs, char *err, size_t errlen) {
-    return oracle_ask(ctx, 'p', pathway, opts, needs, err, errlen);
-}
-
-static int oracle_check_modality(void *ctx, const char *modality, m2pt_kv *opts, char *err, size_t errlen) {
-    return oracle_ask(ctx, 'm', modality, opts, NULL, err, errlen);
-}
-
-m2pt_plugin_oracle m2pt_oracle(m2pt_oracle_state *s) {
-    m2pt_plugin_oracle o = {.ctx = s, .pathway_needs_aux = oracle_needs_aux, .check_modality = oracle_check_modality};
-    return o;
-}
-
 /* ============================================================ one worker */
 
 typedef struct {
@@ -247,6 +143,7 @@ typedef struct {
     double best_val, last_val;
     int epochs_done, nonfinite;
     int resource; /* stopped because the store could not record its metrics */
+    long mae_step; /* MAE cells: forward passes so far (= the optimizer step being taken) */
     char err[1200];
 } cell_run;
 
@@ -271,6 +168,26 @@ static float run_forward(void *p, int n) {
 
 static void run_backward(void *p) { m2pt_model_backward(((cell_run *)p)->m); }
 
+/* --- masked-autoencoder cells (cell->mae): the same loop, the reconstruction loss ----------- */
+
+/* The mask seed of optimizer step `step` (1-based, counted over the whole training) of an MAE
+ * cell with seed `seed`: the first number of the m2pt_rng stream (seed, 0x6d6165 << 32 | step).
+ * The engine draws sample i's mask from (this seed, i); so a rerun masks every sample of every
+ * step the same way, and no two steps share a mask. */
+static uint64_t mae_mask_seed(uint64_t seed, long step) {
+    m2pt_rng r;
+    m2pt_rng_seed(&r, seed, (uint64_t)0x6d6165 << 32 | (uint64_t)step);
+    return m2pt_rng_u64(&r);
+}
+
+static float run_mae_forward(void *p, int n) {
+    cell_run *c = p;
+    c->seen += n;
+    return m2pt_model_mae_forward(c->m, n, mae_mask_seed(c->cell->seed, ++c->mae_step));
+}
+
+static void run_mae_backward(void *p) { m2pt_model_mae_backward(((cell_run *)p)->m); }
+
 static void progress_line(cell_run *c, long step, int epoch, float loss) {
     const worker *w = c->w;
     double now = m2pt_now();
@@ -279,15 +196,16 @@ static void progress_line(cell_run *c, long step, int epoch, float loss) {
     double el = now - c->t0, rate = step > 0 ? step / el : 0;
     double eta = rate > 0 ? (c->steps_total - step) / rate : 0;
     printf("\r\033[K[%d/%d] %s %s %s seed %llu  epoch %d/%d  step %ld/%ld  loss %.4f  %.0f samples/s  ETA %dm%02ds",
-           c->index, w->exp->ncells, c->cell->role == M2PT_ROLE_AUXILIARY ? "aux" : "target", c->cell->modality,
-           c->cell->pathway, (unsigned long long)c->cell->seed, epoch, c->cell->train.epochs, step, c->steps_total, loss,
+           c->index, w->exp->ncells,
+           c->cell->mae ? "pretrain (mae)" : c->cell->role == M2PT_ROLE_AUXILIARY ? "aux" : "target", c->cell->modality,
+           c->cell->mae ? "recon" : c->cell->pathway, (unsigned long long)c->cell->seed, epoch, c->cell->train.epochs, step, c->steps_total, loss,
            rate * c->cell->train.batch, (int)eta / 60, (int)eta % 60);
     fflush(stdout);
 }
 
 static int run_step(void *p, long step, int epoch, float loss, float lr, float gnorm) {
     cell_run *c = p;
-    push(c, "train_loss_step", step, 0, loss);
+    push(c, c->cell->mae ? "train_recon_loss" : "train_loss_step", step, 0, loss);
     push(c, "lr", step, 0, lr);
     push(c, "grad_norm", step, 0, gnorm);
     double el = m2pt_now() - c->t0;
@@ -343,6 +261,35 @@ static int run_epoch(void *p, const m2pt_epoch_stats *s) {
     return stop_requested != 0;
 }
 
+/* After each epoch of an MAE cell: train_recon_loss (the epoch's mean), val_recon_loss. */
+static int run_mae_epoch(void *p, const m2pt_epoch_stats *s) {
+    cell_run *c = p;
+    double vloss = NAN;
+    int has_val = c->m->mod->split_size(c->m->mod_inst, M2PT_SPLIT_VAL) > 0;
+    if (has_val && m2pt_model_mae_evaluate(c->m, M2PT_SPLIT_VAL, &vloss, c->err, sizeof c->err)) return 1;
+    push(c, "train_recon_loss", s->step, s->epoch, s->train_loss);
+    if (has_val) push(c, "val_recon_loss", s->step, s->epoch, vloss);
+    push(c, "epoch_seconds", s->step, s->epoch, s->seconds);
+    c->seen = 0;
+    c->epochs_done = s->epoch;
+    char err[512];
+    if (m2pt_store_metrics(c->w->store, c->run_id, c->buf, c->nbuf, err, sizeof err)) {
+        snprintf(c->err, sizeof c->err, "%s (metrics of epoch %d could not be recorded)", err, s->epoch);
+        c->resource = 1;
+        c->nbuf = 0;
+        return 1;
+    }
+    c->nbuf = 0;
+    const worker *w = c->w;
+    if (!w->opt->quiet) {
+        if (w->opt->progress) printf("\r\033[K");
+        say(w, "[%d/%d] %s pretrain (mae) %s seed %llu  epoch %d/%d  recon loss %.4f  val recon loss %s%.4f  %.0f samples/s\n",
+            c->index, w->exp->ncells, c->cell->hash, c->cell->modality, (unsigned long long)c->cell->seed, s->epoch,
+            c->cell->train.epochs, s->train_loss, has_val ? "" : "n/a ", has_val ? vloss : 0.0, s->samples_per_s);
+    }
+    return stop_requested != 0;
+}
+
 /* Find the pathway's scalar tensors (lambda) and name their metrics "lambda.blocks.i.lin". */
 static int find_lambdas(cell_run *c) {
     const m2pt_params *p = &c->m->params;
@@ -370,9 +317,44 @@ static int resolve(worker *w, const char *name, int kind, m2pt_loaded *out, char
     return m2pt_plugin_resolve(name, kind, w->exe_dir, out, err, errlen);
 }
 
+/* The end of an MAE cell: the test reconstruction loss (metric test_recon_loss and the summary's
+ * test_loss; no accuracy: test_acc and the val accuracies are NULL), the checkpoint (encoder,
+ * tokenizer and decoder; no head is trained) and the finishing transaction. 0 done, 1 failed
+ * (err), 2 the store or the cache cannot be written (err). */
+static int finish_mae(cell_run *c, double train_seconds, const char *ckpt, char *err, size_t errlen) {
+    worker *w = c->w;
+    m2pt_model *m = c->m;
+    double test = NAN;
+    if (m2pt_model_mae_evaluate(m, M2PT_SPLIT_TEST, &test, err, errlen)) return 1;
+    if (!isfinite(test)) return snprintf(err, errlen, "the test reconstruction loss is %g", test), 1;
+    c->nbuf = 0;
+    push(c, "test_recon_loss", c->steps_total, c->epochs_done, test);
+    if (m2pt_store_metrics(w->store, c->run_id, c->buf, c->nbuf, err, errlen)) return c->nbuf = 0, 2;
+    c->nbuf = 0;
+    m2pt_summary sum = {.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
+                        .test_loss = test, .params_trainable = (long)m2pt_params_count(&m->params),
+                        .params_inference = (long)m2pt_model_plain_params(m), .train_seconds = train_seconds,
+                        .wall_seconds = m2pt_now() - c->t0, .epochs_done = c->epochs_done};
+    snprintf(m->summary_json, sizeof m->summary_json,
+             "{\"objective\":\"mae\",\"test_recon_loss\":%.17g,\"test_loss\":%.17g,\"train_seconds\":%.17g,"
+             "\"params_trainable\":%ld,\"params_inference\":%ld,\"epochs\":%d,\"best_val_acc\":-1,"
+             "\"last_val_acc\":-1,\"wall_seconds\":%.17g,\"writer\":{\"host\":\"%s\",\"pid\":%ld,\"run\":%lld}}",
+             test, test, train_seconds, sum.params_trainable, sum.params_inference, sum.epochs_done, sum.wall_seconds,
+             json_safe(w->host) ? w->host : "", (long)getpid(), (long long)c->run_id);
+    if (m2pt_model_save(m, ckpt, 1, err, errlen)) return 2;
+    char checksum[64];
+    long long bytes;
+    footer_checksum(ckpt, checksum, sizeof checksum, &bytes);
+    if (m2pt_store_finish(w->store, c->run_id, &sum, ckpt, bytes, checksum, err, errlen)) return 2;
+    say(w, "[%d/%d] %s done: pretrain (mae) %s, test recon loss %.4f, %.0fs\n", c->index, w->exp->ncells, c->cell->hash,
+        c->cell->modality, test, train_seconds);
+    return 0;
+}
+
 /* Trains one claimed cell; writes its merged checkpoint to ckpt and records everything.
  * Returns 0 done, 1 failed (recorded), 130 interrupted (recorded). */
-static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path, const char *ckpt) {
+static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path, const char *pre_path,
+                      const char *ckpt) {
     const m2pt_cell *cell = &w->exp->cells[index];
     cell_run c;
     memset(&c, 0, sizeof c);
@@ -392,10 +374,12 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
         goto out;
     m2pt_model_options mo = {.shape = cell->shape, .max_batch = cell->train.batch,
                              .label_smoothing = (float)cell->train.label_smoothing, .seed = cell->seed,
-                             .aux_path = aux_path};
+                             .aux_path = aux_path, .mae = cell->mae ? &cell->mae_cfg : NULL};
     if (m2pt_model_open(&m, mod.desc, &data, "data.", path.desc, &popts, "pathway.", &mo, err, sizeof err)) goto out;
     model_open = 1;
     c.m = &m;
+    /* a target with a pretrain cell starts from its tokenizer and blocks (the head is new) */
+    if (pre_path && m2pt_model_load_pretrained(&m, pre_path, err, sizeof err)) goto out;
     long n_train = m.mod->split_size(m.mod_inst, M2PT_SPLIT_TRAIN);
     long steps_per_epoch = cell->train.batch > 0 ? n_train / cell->train.batch : 0;
     c.steps_total = steps_per_epoch * cell->train.epochs;
@@ -406,10 +390,11 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
                             .min_lr = (float)cell->train.min_lr, .weight_decay = (float)cell->train.weight_decay,
                             .clip_norm = (float)cell->train.clip, .warmup_epochs = (float)cell->train.warmup_epochs,
                             .seed = cell->seed, .augment = cell->train.augment};
-    m2pt_trainable t = {.ctx = &c, .fill = run_fill, .forward = run_forward, .backward = run_backward,
-                        .params = &m.params, .on_step = run_step};
+    m2pt_trainable t = {.ctx = &c, .fill = run_fill, .forward = cell->mae ? run_mae_forward : run_forward,
+                        .backward = cell->mae ? run_mae_backward : run_backward, .params = &m.params,
+                        .on_step = run_step};
     c.t0 = m2pt_now();
-    int trc = m2pt_train(&t, n_train, &tc, run_epoch, &c, err, sizeof err);
+    int trc = m2pt_train(&t, n_train, &tc, cell->mae ? run_mae_epoch : run_epoch, &c, err, sizeof err);
     double train_seconds = m2pt_now() - c.t0;
     if (w->opt->progress && !w->opt->quiet) printf("\r\033[K");
     if (c.resource) {
@@ -423,6 +408,11 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
     if (stop_requested) {
         rc = 130;
         snprintf(err, sizeof err, "interrupted at epoch %d of %d", c.epochs_done, cell->train.epochs);
+        goto out;
+    }
+    if (cell->mae) {
+        rc = finish_mae(&c, train_seconds, ckpt, err, sizeof err);
+        if (rc == 2) goto resource;
         goto out;
     }
     m2pt_eval before = {0}, after = {0};
@@ -648,9 +638,14 @@ static int ensure_aux(worker *w, int index, char *path, size_t n) {
                             "run again when it is done\n", cell->hash);
             rc = 1;
         } else {
-            say(w, "[%d/%d] %s auxiliary model: %s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
-                cell->modality, (unsigned long long)cell->seed, cell->train.epochs);
-            rc = train_cell(w, index, run_id, NULL, path);
+            if (cell->mae)
+                say(w, "[%d/%d] %s pretrain (mae): %s, seed %llu, %d epochs, mask ratio %g\n", index + 1,
+                    w->exp->ncells, cell->hash, cell->modality, (unsigned long long)cell->seed, cell->train.epochs,
+                    cell->mae_cfg.mask_ratio);
+            else
+                say(w, "[%d/%d] %s auxiliary model: %s, seed %llu, %d epochs\n", index + 1, w->exp->ncells,
+                    cell->hash, cell->modality, (unsigned long long)cell->seed, cell->train.epochs);
+            rc = train_cell(w, index, run_id, NULL, NULL, path);
         }
     }
     flock(fd, LOCK_UN);
@@ -674,12 +669,23 @@ static int stale_candidate(worker *w, const char *hash) {
 /* Run (or skip) one cell. Returns 0 done/skipped, 1 failed, 2 busy elsewhere, 130 interrupted. */
 static int do_cell(worker *w, int index) {
     const m2pt_cell *cell = &w->exp->cells[index];
-    char aux_path[1100] = "", err[1200];
+    char aux_path[1100] = "", pre_path[1100] = "", err[1200];
     int64_t aux_run = 0;
     if (cell->role == M2PT_ROLE_AUXILIARY) {
         int rc = ensure_aux(w, index, aux_path, sizeof aux_path);
-        if (!rc) say(w, "[%d/%d] %s auxiliary model ready\n", index + 1, w->exp->ncells, cell->hash);
+        if (!rc)
+            say(w, "[%d/%d] %s %s ready\n", index + 1, w->exp->ncells, cell->hash,
+                cell->mae ? "pretrained (mae) model" : "auxiliary model");
         return rc;
+    }
+    if (cell->pretrain >= 0) { /* its MAE pretraining: trained once under the cache lock, like an auxiliary model */
+        int rc = ensure_aux(w, cell->pretrain, pre_path, sizeof pre_path);
+        if (rc) {
+            if (rc == 130 || w->fatal[0]) return rc;
+            fprintf(stderr, "m2pt run: cell %s skipped: its pretrained (mae) model %s failed\n", cell->hash,
+                    w->exp->cells[cell->pretrain].hash);
+            return 1;
+        }
     }
     if (cell->aux >= 0) {
         int rc = ensure_aux(w, cell->aux, aux_path, sizeof aux_path);
@@ -717,10 +723,12 @@ static int do_cell(worker *w, int index) {
         m2pt_store_fail(w->store, run_id, "interrupted", err, err, sizeof err);
         return 1;
     }
-    say(w, "[%d/%d] %s target %s, pathway %s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
+    say(w, "[%d/%d] %s target %s, pathway %s%s%s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
         cell->modality, cell->pathway, cell->aux_modality ? ", auxiliary " : "", cell->aux_modality ? cell->aux_modality : "",
-        (unsigned long long)cell->seed, cell->train.epochs);
-    return train_cell(w, index, run_id, cell->aux >= 0 ? aux_path : NULL, ckpt);
+        cell->aux_mae ? " (mae)" : "", cell->pretrain >= 0 ? ", from its pretrain (mae) " : "",
+        cell->pretrain >= 0 ? w->exp->cells[cell->pretrain].hash : "", (unsigned long long)cell->seed,
+        cell->train.epochs);
+    return train_cell(w, index, run_id, cell->aux >= 0 ? aux_path : NULL, cell->pretrain >= 0 ? pre_path : NULL, ckpt);
 }
 
 /* Work through every cell; cells busy in another process are retried until they finish. */

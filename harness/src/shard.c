@@ -94,6 +94,7 @@ int m2pt_shard_part(const m2pt_experiment *whole, const int *shard_of, int k, in
         else if (!aux_only) {
             take[i] = 3;
             if (c->aux >= 0 && c->aux < n && !take[c->aux]) take[c->aux] = 2;
+            if (c->pretrain >= 0 && c->pretrain < n && !take[c->pretrain]) take[c->pretrain] = 2;
         }
     }
     for (int pass = 1; pass <= 3; pass++)
@@ -107,6 +108,7 @@ int m2pt_shard_part(const m2pt_experiment *whole, const int *shard_of, int k, in
     for (int j = 0; j < part->ncells; j++) {
         m2pt_cell *c = &part->cells[j];
         if (c->aux >= 0) c->aux = c->aux < n && take[c->aux] ? where[c->aux] : -1;
+        if (c->pretrain >= 0) c->pretrain = c->pretrain < n && take[c->pretrain] ? where[c->pretrain] : -1;
     }
     part->name = whole->name, part->description = whole->description;
     part->path = whole->path, part->text = whole->text;
