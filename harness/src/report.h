@@ -63,6 +63,8 @@ typedef struct {
     char *modality, *status;
     int epochs;                  /* 0 when unknown */
     double test_acc, train_seconds; /* NaN when not done */
+    int mae;                     /* trained by MAE (params objective = mae): an auxiliary or a pretrain model */
+    double test_loss;            /* MAE: the test reconstruction loss (summary.test_loss); NaN when not done */
 } m2pt_report_aux;
 
 typedef struct {

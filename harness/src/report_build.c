@@ -436,6 +436,44 @@ static void pending(m2pt_doc *d, const m2pt_report *r) {
     }
 }
 
+/* The auxiliary models (and MAE pretrain models). With none trained by MAE the table is the
+ * one reports had before MAE existed, byte for byte; otherwise it gains an objective column and
+ * the test reconstruction loss of the MAE models (which have no accuracy). */
+static void aux_models(m2pt_doc *d, const m2pt_report *r) {
+    int mae = 0;
+    for (int i = 0; i < r->naux; i++) mae |= r->aux[i].mae;
+    m2pt_doc_heading(d, 3, mae ? "Auxiliary and pretrained models" : "Auxiliary models");
+    if (mae) {
+        m2pt_doc_para(d, "Models trained alone: supervised auxiliary models, and models trained by masked-autoencoder "
+                         "pretraining (objective mae: MAE auxiliary models, and the pretraining of targets with "
+                         "`target.pretrain: mae`). An MAE model has no accuracy; its test reconstruction loss is "
+                         "the mean loss on masked tokens of the test split (summary.test_loss).");
+        m2pt_doc_table(d, (const char *const[]){">run", "modality", "objective", ">seed", ">epochs", "status",
+                                                ">test acc (%)", ">test recon loss", ">train s", NULL});
+    } else {
+        m2pt_doc_table(d, (const char *const[]){">run", "modality", ">seed", ">epochs", "status", ">test acc (%)",
+                                                ">train s", NULL});
+    }
+    for (int i = 0; i < r->naux; i++) {
+        const m2pt_report_aux *a = &r->aux[i];
+        m2pt_doc_cell(d, "%lld", (long long)a->id);
+        m2pt_doc_cell(d, "%s", a->modality ? a->modality : "-");
+        if (mae) m2pt_doc_cell(d, "%s", a->mae ? "mae" : "supervised");
+        m2pt_doc_cell(d, "%lld", (long long)a->seed);
+        if (a->epochs) m2pt_doc_cell(d, "%d", a->epochs);
+        else m2pt_doc_cell(d, "-");
+        m2pt_doc_cell(d, "%s", a->status ? a->status : "-");
+        if (isnan(a->test_acc)) m2pt_doc_cell(d, "-");
+        else m2pt_doc_cell(d, "%.2f", 100 * a->test_acc);
+        if (mae) {
+            if (!a->mae || isnan(a->test_loss)) m2pt_doc_cell(d, "-");
+            else m2pt_doc_cell(d, "%.4f", a->test_loss);
+        }
+        if (isnan(a->train_seconds)) m2pt_doc_cell(d, "-");
+        else m2pt_doc_cell(d, "%.1f", a->train_seconds);
+    }
+}
+
 static void configuration(m2pt_doc *d, const m2pt_report *r) {
     m2pt_doc_heading(d, 2, "Configuration");
     m2pt_doc_heading(d, 3, "Resolved configuration of the target runs");
@@ -455,24 +493,7 @@ static void configuration(m2pt_doc *d, const m2pt_report *r) {
         else m2pt_doc_cell(d, "%d of %d", p->nruns, r->ntarget);
         m2pt_sb_free(&b);
     }
-    if (r->naux) {
-        m2pt_doc_heading(d, 3, "Auxiliary models");
-        m2pt_doc_table(d, (const char *const[]){">run", "modality", ">seed", ">epochs", "status", ">test acc (%)",
-                                                ">train s", NULL});
-        for (int i = 0; i < r->naux; i++) {
-            const m2pt_report_aux *a = &r->aux[i];
-            m2pt_doc_cell(d, "%lld", (long long)a->id);
-            m2pt_doc_cell(d, "%s", a->modality ? a->modality : "-");
-            m2pt_doc_cell(d, "%lld", (long long)a->seed);
-            if (a->epochs) m2pt_doc_cell(d, "%d", a->epochs);
-            else m2pt_doc_cell(d, "-");
-            m2pt_doc_cell(d, "%s", a->status ? a->status : "-");
-            if (isnan(a->test_acc)) m2pt_doc_cell(d, "-");
-            else m2pt_doc_cell(d, "%.2f", 100 * a->test_acc);
-            if (isnan(a->train_seconds)) m2pt_doc_cell(d, "-");
-            else m2pt_doc_cell(d, "%.1f", a->train_seconds);
-        }
-    }
+    if (r->naux) aux_models(d, r);
     m2pt_doc_heading(d, 3, "Experiment file");
     m2pt_doc_para(d, "`%s` as of the latest `m2pt run` of it (first run %s, latest %s UTC):", r->file ? r->file : "-",
                   r->created ? r->created : "-", r->updated ? r->updated : "-");

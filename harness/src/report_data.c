@@ -404,7 +404,9 @@ static int load_builds(sqlite3 *db, int64_t exp, m2pt_report *r, char *err, size
     if (rc) return rc;
 
     sql = "SELECT r.id, r.seed, r.target_modality, r.status, s.test_acc, s.train_seconds, "
-          "(SELECT p.num FROM params p WHERE p.run_id = r.id AND p.key = 'train.epochs') FROM runs r "
+          "(SELECT p.num FROM params p WHERE p.run_id = r.id AND p.key = 'train.epochs'), "
+          "EXISTS (SELECT 1 FROM params p WHERE p.run_id = r.id AND p.key = 'objective' AND p.value = 'mae'), "
+          "s.test_loss FROM runs r "
           "JOIN experiment_runs er ON er.run_id = r.id LEFT JOIN summary s ON s.run_id = r.id "
           "WHERE er.experiment_id = ?1 AND r.role = 'auxiliary' ORDER BY r.id";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return dberr(db, err, n, "reading the auxiliary runs");
@@ -422,6 +424,8 @@ static int load_builds(sqlite3 *db, int64_t exp, m2pt_report *r, char *err, size
         a->test_acc = col_num(st, 4), a->train_seconds = col_num(st, 5);
         double e = col_num(st, 6);
         a->epochs = isnan(e) ? 0 : (int)e;
+        a->mae = sqlite3_column_int(st, 7) != 0;
+        a->test_loss = col_num(st, 8);
         if (bad) rc = oom(err, n);
     }
     if (!rc && s != SQLITE_DONE) rc = dberr(db, err, n, "reading the auxiliary runs");
