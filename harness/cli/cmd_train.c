@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "json.h"
 #include "model.h"
+#include "runner.h"
 #include "threads.h"
 #include "trainer.h"
 #include "util.h"
@@ -37,11 +38,19 @@ static void train_usage(FILE *f) {
             "  --dim N --depth N --heads N --mlp-ratio N   block shape (default 64 4 4 4)\n"
             "  --seed S            data split, init, order, augmentation (default 0)\n"
             "  --set modality.KEY=VALUE | pathway.KEY=VALUE   plugin options (repeatable)\n"
-            "  --threads N         (default M2PT_THREADS, else all cores)\n");
+            "  --threads N         (default M2PT_THREADS, else all cores)\n"
+            "\n"
+            "Self-supervised pretraining (masked autoencoder; pathway baseline; no head, no accuracy):\n"
+            "  --objective mae     train by MAE: per-step seeded masks, reconstruction loss on masked tokens\n"
+            "  --mask-ratio X      fraction of tokens masked (default 0.75)\n"
+            "  --decoder-dim N --decoder-depth N --decoder-heads N   the light decoder (default 32 2 2)\n"
+            "  --pretrained CKPT   start a classifier from an MAE checkpoint (tokenizer and blocks; new head)\n");
 }
 
 typedef struct {
-    const char *modality, *pathway, *aux, *out;
+    const char *modality, *pathway, *aux, *out, *pretrained;
+    int mae;
+    m2pt_mae_config mae_cfg;
     long epochs, batch, seed, threads, dim, depth, heads, mlp_ratio;
     double lr, min_lr, wd, warmup, clip, smoothing;
     int augment;
@@ -51,7 +60,8 @@ typedef struct {
 static int parse(int argc, char **argv, train_opts *o) {
     *o = (train_opts){.pathway = "baseline", .epochs = 10, .batch = 128, .dim = 64, .depth = 4, .heads = 4,
                       .mlp_ratio = 4, .lr = 1e-3, .min_lr = 1e-5, .wd = 0.05, .warmup = 1, .clip = 1,
-                      .smoothing = 0.1, .augment = 1};
+                      .smoothing = 0.1, .augment = 1, .mae_cfg = M2PT_MAE_DEFAULTS};
+    long dd = o->mae_cfg.decoder_dim, ddepth = o->mae_cfg.decoder_depth, dh = o->mae_cfg.decoder_heads;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0, takes = 1;
@@ -67,6 +77,22 @@ static int parse(int argc, char **argv, train_opts *o) {
         else if (!strcmp(a, "--pathway")) o->pathway = v;
         else if (!strcmp(a, "--aux")) o->aux = v;
         else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--pretrained")) o->pretrained = v;
+        else if (!strcmp(a, "--objective")) {
+            if (strcmp(v, "mae") && strcmp(v, "supervised")) {
+                fprintf(stderr, "m2pt train: --objective '%s' is not one of: supervised, mae\n", v);
+                return -1;
+            }
+            o->mae = !strcmp(v, "mae");
+        } else if (!strcmp(a, "--mask-ratio")) {
+            bad = cli_float("train", a, v, 0, 1, &o->mae_cfg.mask_ratio);
+            if (!bad && (o->mae_cfg.mask_ratio <= 0 || o->mae_cfg.mask_ratio >= 1)) {
+                fprintf(stderr, "m2pt train: --mask-ratio %s must be > 0 and < 1\n", v);
+                return -1;
+            }
+        } else if (!strcmp(a, "--decoder-dim")) bad = cli_int("train", a, v, 1, 8192, &dd);
+        else if (!strcmp(a, "--decoder-depth")) bad = cli_int("train", a, v, 1, 256, &ddepth);
+        else if (!strcmp(a, "--decoder-heads")) bad = cli_int("train", a, v, 1, 256, &dh);
         else if (!strcmp(a, "--epochs")) bad = cli_int("train", a, v, 1, 100000, &o->epochs);
         else if (!strcmp(a, "--batch")) bad = cli_int("train", a, v, 1, 65536, &o->batch);
         else if (!strcmp(a, "--seed")) bad = cli_int("train", a, v, 0, 2147483647L, &o->seed);
@@ -103,6 +129,16 @@ static int parse(int argc, char **argv, train_opts *o) {
         fprintf(stderr, "m2pt train: --dim %ld is not divisible by --heads %ld\n", o->dim, o->heads);
         return -1;
     }
+    o->mae_cfg.decoder_dim = (int)dd, o->mae_cfg.decoder_depth = (int)ddepth, o->mae_cfg.decoder_heads = (int)dh;
+    if (dd % dh) {
+        fprintf(stderr, "m2pt train: --decoder-dim %ld is not divisible by --decoder-heads %ld\n", dd, dh);
+        return -1;
+    }
+    if (o->mae && (strcmp(o->pathway, "baseline") || o->aux || o->pretrained)) {
+        fprintf(stderr, "m2pt train: --objective mae trains a model alone: no --pathway other than baseline, no --aux, "
+                        "no --pretrained\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -113,6 +149,14 @@ static int t_fill(void *p, const long *index, int n, int augment, uint64_t seed,
 }
 static float t_forward(void *p, int n) { return m2pt_model_forward(p, n); }
 static void t_backward(void *p) { m2pt_model_backward(p); }
+
+/* MAE: the mask of each step drawn as m2pt run draws it (m2pt_mae_step_seed). */
+static long mae_step;
+static float t_mae_forward(void *p, int n) {
+    m2pt_model *m = p;
+    return m2pt_model_mae_forward(m, n, m2pt_mae_step_seed(m->opt.seed, ++mae_step));
+}
+static void t_mae_backward(void *p) { m2pt_model_mae_backward(p); }
 
 /* A NaN or infinite loss or gradient stops training at that step (message in step_error). */
 static char step_error[256];
@@ -169,7 +213,34 @@ static int on_epoch(void *p, const m2pt_epoch_stats *s) {
     return interrupted != 0;
 }
 
+static int on_mae_epoch(void *p, const m2pt_epoch_stats *s) {
+    epoch_ctx *c = p;
+    if (m2pt_model_error(c->m) || !isfinite(s->train_loss)) {
+        snprintf(c->err, sizeof c->err, "%s", m2pt_model_error(c->m) ? m2pt_model_error(c->m)
+                                                                     : "the reconstruction loss is not finite (lower --lr?)");
+        c->failed = 1;
+        return 1;
+    }
+    double val = NAN;
+    int has_val = c->m->mod->split_size(c->m->mod_inst, M2PT_SPLIT_VAL) > 0;
+    if (has_val && m2pt_model_mae_evaluate(c->m, M2PT_SPLIT_VAL, &val, c->err, sizeof c->err)) {
+        c->failed = 1;
+        return 1;
+    }
+    printf("epoch %3d  train recon loss %.4f  val recon loss %.4f  lr %.2e  |g| %.2f  %5.0f samples/s  %.1fs\n",
+           s->epoch, s->train_loss, has_val ? val : 0.0, s->lr, s->grad_norm, s->samples_per_s, s->seconds);
+    fflush(stdout);
+    if (interrupted) printf("interrupted: stopping after this epoch\n");
+    return interrupted != 0;
+}
+
 static int report_final(m2pt_model *m, char *err, size_t errlen) {
+    if (m->opt.mae) {
+        double test = NAN;
+        if (m2pt_model_mae_evaluate(m, M2PT_SPLIT_TEST, &test, err, errlen)) return 1;
+        printf("test reconstruction loss: %.4f (masked tokens, mask ratio %g)\n", test, m->opt.mae->mask_ratio);
+        return 0;
+    }
     m2pt_eval before = {0}, after = {0};
     long *cc = calloc((size_t)m->classes, sizeof(long)), *ct = calloc((size_t)m->classes, sizeof(long));
     after.class_correct = cc, after.class_total = ct;
@@ -210,7 +281,7 @@ int cmd_train(int argc, char **argv) {
     }
     m2pt_model_options mo = {.shape = {(int)o.dim, (int)o.depth, (int)o.heads, (int)o.mlp_ratio},
                              .max_batch = (int)o.batch, .label_smoothing = (float)o.smoothing,
-                             .seed = (uint64_t)o.seed, .aux_path = o.aux};
+                             .seed = (uint64_t)o.seed, .aux_path = o.aux, .mae = o.mae ? &o.mae_cfg : NULL};
     m2pt_model m;
     double t0 = m2pt_now();
     if (m2pt_model_open(&m, mod_pl.desc, &o.mod_cfg, "modality.", path_pl.desc, &o.path_cfg, "pathway.", &mo, err,
@@ -218,6 +289,14 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "m2pt train: %s\n", err);
         goto out;
     }
+    if (o.pretrained && m2pt_model_load_pretrained(&m, o.pretrained, err, sizeof err)) {
+        fprintf(stderr, "m2pt train: %s\n", err);
+        m2pt_model_close(&m);
+        goto out;
+    }
+    if (o.mae) printf("m2pt train: masked-autoencoder pretraining, mask ratio %g, decoder dim %d depth %d heads %d\n",
+                      o.mae_cfg.mask_ratio, o.mae_cfg.decoder_dim, o.mae_cfg.decoder_depth, o.mae_cfg.decoder_heads);
+    if (o.pretrained) printf("m2pt train: tokenizer and blocks from the pretrained checkpoint %s\n", o.pretrained);
     printf("m2pt train: modality %s, pathway %s%s%s; blocks dim %ld depth %ld heads %ld mlp %ld, %d tokens; "
            "%zu parameters (%zu in the plain model)\n",
            mod_pl.desc->name, path_pl.desc->name, o.aux ? ", auxiliary " : "", o.aux ? o.aux : "", o.dim, o.depth,
@@ -231,12 +310,12 @@ int cmd_train(int argc, char **argv) {
     m2pt_train_config tc = {.epochs = (int)o.epochs, .batch = (int)o.batch, .lr = (float)o.lr,
                             .min_lr = (float)o.min_lr, .weight_decay = (float)o.wd, .clip_norm = (float)o.clip,
                             .warmup_epochs = (float)o.warmup, .seed = (uint64_t)o.seed, .augment = o.augment};
-    m2pt_trainable t = {.ctx = &m, .fill = t_fill, .forward = t_forward, .backward = t_backward, .params = &m.params,
-                        .on_step = t_step};
+    m2pt_trainable t = {.ctx = &m, .fill = t_fill, .forward = o.mae ? t_mae_forward : t_forward,
+                        .backward = o.mae ? t_mae_backward : t_backward, .params = &m.params, .on_step = t_step};
     epoch_ctx ec = {&m, 0, ""};
     signal(SIGINT, on_sigint);
     double t1 = m2pt_now();
-    rc = m2pt_train(&t, n_train, &tc, on_epoch, &ec, err, sizeof err) || ec.failed;
+    rc = m2pt_train(&t, n_train, &tc, o.mae ? on_mae_epoch : on_epoch, &ec, err, sizeof err) || ec.failed;
     signal(SIGINT, SIG_DFL);
     if (rc) {
         fprintf(stderr, "m2pt train: %s\n", ec.failed ? ec.err : step_error[0] ? step_error : err);
@@ -250,7 +329,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "m2pt train: %s\n", err);
             rc = 1;
         } else if (o.out) {
-            printf("saved merged model to %s\n", o.out);
+            printf("saved %s model to %s\n", o.mae ? "the pretrained (MAE)" : "merged", o.out);
         }
     }
     m2pt_model_close(&m);

@@ -174,7 +174,7 @@ static void run_backward(void *p) { m2pt_model_backward(((cell_run *)p)->m); }
  * cell with seed `seed`: the first number of the m2pt_rng stream (seed, 0x6d6165 << 32 | step).
  * The engine draws sample i's mask from (this seed, i); so a rerun masks every sample of every
  * step the same way, and no two steps share a mask. */
-static uint64_t mae_mask_seed(uint64_t seed, long step) {
+uint64_t m2pt_mae_step_seed(uint64_t seed, long step) {
     m2pt_rng r;
     m2pt_rng_seed(&r, seed, (uint64_t)0x6d6165 << 32 | (uint64_t)step);
     return m2pt_rng_u64(&r);
@@ -183,7 +183,7 @@ static uint64_t mae_mask_seed(uint64_t seed, long step) {
 static float run_mae_forward(void *p, int n) {
     cell_run *c = p;
     c->seen += n;
-    return m2pt_model_mae_forward(c->m, n, mae_mask_seed(c->cell->seed, ++c->mae_step));
+    return m2pt_model_mae_forward(c->m, n, m2pt_mae_step_seed(c->cell->seed, ++c->mae_step));
 }
 
 static void run_mae_backward(void *p) { m2pt_model_mae_backward(((cell_run *)p)->m); }

@@ -10,6 +10,7 @@
 #define M2PT_RUNNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "experiment.h"
 
@@ -29,6 +30,10 @@ typedef struct {
 /* Exit-code semantics: 0 every cell done, 1 some cell failed, 2 could not start (err says
  * why), 130 interrupted by SIGINT/SIGTERM. */
 int m2pt_run_experiment(const m2pt_experiment *exp, const m2pt_run_options *o, char *err, size_t errlen);
+
+/* The mask seed of optimizer step `step` (1-based, over the whole training) of a model trained
+ * by MAE with seed `seed` (m2pt run's MAE cells and m2pt train --objective mae). */
+uint64_t m2pt_mae_step_seed(uint64_t seed, long step);
 
 /* The validator's view of the installed plugins (opens them to check options). */
 typedef struct m2pt_oracle_state m2pt_oracle_state;
