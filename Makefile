@@ -127,8 +127,8 @@ $(BUILD)/stage.done: $(BUILD)/m2pt $(PLUGINS) $(wildcard harness/include/m2pt/*.
 # Test scripts run by `make check` beside the test programs (each exits non-zero on failure).
 TEST_SCRIPTS := $(wildcard tests/*/check.sh)
 
-# test_train counts the engine's allocations during a training step through these wrappers.
-$(BUILD)/tests/test_train: TEST_LINK := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign
+# test_train and test_mae count the engine's allocations during a training step through these wrappers.
+$(BUILD)/tests/test_train $(BUILD)/tests/test_mae: TEST_LINK := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \

@@ -12,15 +12,20 @@ const char *const m2pt_linear_names[M2PT_LIN_COUNT] = {"qkv", "proj", "fc1", "fc
 
 #define LINEAR_STD 0.02f
 
-static int add(m2pt_params *p, int block, const char *what, int rows, int cols, m2pt_init_kind init) {
+static int add(m2pt_params *p, const char *prefix, int block, const char *what, int rows, int cols,
+               m2pt_init_kind init) {
     char name[M2PT_NAME_MAX];
-    snprintf(name, sizeof name, "blocks.%d.%s", block, what);
+    if (snprintf(name, sizeof name, "%s.%d.%s", prefix, block, what) >= (int)sizeof name) return -1;
     int shape[2] = {rows, cols};
     int is_matrix = cols > 0;
     return m2pt_params_add(p, name, is_matrix ? 2 : 1, shape, init, LINEAR_STD, is_matrix);
 }
 
 int m2pt_blocks_register(m2pt_blocks *b, const m2pt_block_config *cfg, m2pt_params *p) {
+    return m2pt_blocks_register_prefix(b, cfg, p, "blocks");
+}
+
+int m2pt_blocks_register_prefix(m2pt_blocks *b, const m2pt_block_config *cfg, m2pt_params *p, const char *prefix) {
     memset(b, 0, sizeof *b);
     if (cfg->dim <= 0 || cfg->depth <= 0 || cfg->heads <= 0 || cfg->mlp_ratio <= 0 ||
         cfg->dim % cfg->heads != 0)
@@ -31,22 +36,33 @@ int m2pt_blocks_register(m2pt_blocks *b, const m2pt_block_config *cfg, m2pt_para
     const int D = cfg->dim, F = cfg->dim * cfg->mlp_ratio;
     for (int l = 0; l < cfg->depth; l++) {
         m2pt_block_index *ix = &b->idx[l];
-        ix->ln1_w = add(p, l, "ln1.weight", D, 0, M2PT_INIT_ONE);
-        ix->ln1_b = add(p, l, "ln1.bias", D, 0, M2PT_INIT_ZERO);
-        ix->qkv_w = add(p, l, "qkv.weight", 3 * D, D, M2PT_INIT_TRUNC_NORMAL);
-        ix->qkv_b = add(p, l, "qkv.bias", 3 * D, 0, M2PT_INIT_ZERO);
-        ix->proj_w = add(p, l, "proj.weight", D, D, M2PT_INIT_TRUNC_NORMAL);
-        ix->proj_b = add(p, l, "proj.bias", D, 0, M2PT_INIT_ZERO);
-        ix->ln2_w = add(p, l, "ln2.weight", D, 0, M2PT_INIT_ONE);
-        ix->ln2_b = add(p, l, "ln2.bias", D, 0, M2PT_INIT_ZERO);
-        ix->fc1_w = add(p, l, "fc1.weight", F, D, M2PT_INIT_TRUNC_NORMAL);
-        ix->fc1_b = add(p, l, "fc1.bias", F, 0, M2PT_INIT_ZERO);
-        ix->fc2_w = add(p, l, "fc2.weight", D, F, M2PT_INIT_TRUNC_NORMAL);
-        ix->fc2_b = add(p, l, "fc2.bias", D, 0, M2PT_INIT_ZERO);
+        ix->ln1_w = add(p, prefix, l, "ln1.weight", D, 0, M2PT_INIT_ONE);
+        ix->ln1_b = add(p, prefix, l, "ln1.bias", D, 0, M2PT_INIT_ZERO);
+        ix->qkv_w = add(p, prefix, l, "qkv.weight", 3 * D, D, M2PT_INIT_TRUNC_NORMAL);
+        ix->qkv_b = add(p, prefix, l, "qkv.bias", 3 * D, 0, M2PT_INIT_ZERO);
+        ix->proj_w = add(p, prefix, l, "proj.weight", D, D, M2PT_INIT_TRUNC_NORMAL);
+        ix->proj_b = add(p, prefix, l, "proj.bias", D, 0, M2PT_INIT_ZERO);
+        ix->ln2_w = add(p, prefix, l, "ln2.weight", D, 0, M2PT_INIT_ONE);
+        ix->ln2_b = add(p, prefix, l, "ln2.bias", D, 0, M2PT_INIT_ZERO);
+        ix->fc1_w = add(p, prefix, l, "fc1.weight", F, D, M2PT_INIT_TRUNC_NORMAL);
+        ix->fc1_b = add(p, prefix, l, "fc1.bias", F, 0, M2PT_INIT_ZERO);
+        ix->fc2_w = add(p, prefix, l, "fc2.weight", D, F, M2PT_INIT_TRUNC_NORMAL);
+        ix->fc2_b = add(p, prefix, l, "fc2.bias", D, 0, M2PT_INIT_ZERO);
         const int *all = &ix->ln1_w;
         for (int k = 0; k < 12; k++)
             if (all[k] < 0) return -1;
     }
+    return 0;
+}
+
+int m2pt_blocks_share(m2pt_blocks *b, const m2pt_blocks *src) {
+    memset(b, 0, sizeof *b);
+    if (!src->idx || src->cfg.depth <= 0) return -1;
+    b->cfg = src->cfg;
+    b->idx = malloc((size_t)src->cfg.depth * sizeof *b->idx);
+    if (!b->idx) return -1;
+    memcpy(b->idx, src->idx, (size_t)src->cfg.depth * sizeof *b->idx);
+    b->hook = src->hook;
     return 0;
 }
 

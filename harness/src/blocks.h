@@ -72,6 +72,12 @@ typedef struct m2pt_blocks {
 
 /* Register the block parameters ("blocks.<i>.<name>") in p. 0 on success, -1 on failure. */
 int m2pt_blocks_register(m2pt_blocks *b, const m2pt_block_config *cfg, m2pt_params *p);
+/* The same with another name prefix ("<prefix>.<i>.<name>"), e.g. "mae.blocks" for a decoder. */
+int m2pt_blocks_register_prefix(m2pt_blocks *b, const m2pt_block_config *cfg, m2pt_params *p, const char *prefix);
+/* A second stack over src's registered tensors (same weights, same gradients), to be allocated
+ * with its own m2pt_blocks_alloc for another token count (e.g. an MAE encoder on the visible
+ * tokens only). Copies src's hook as it is now. 0, or -1 (out of memory). */
+int m2pt_blocks_share(m2pt_blocks *b, const m2pt_blocks *src);
 /* After m2pt_params_alloc: allocate activations for max_batch sequences of `tokens`. */
 int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int tokens);
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook);

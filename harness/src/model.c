@@ -7,6 +7,7 @@
 
 #include "checkpoint.h"
 #include "json.h"
+#include "model_mae.h"
 #include "ops.h"
 #include "trainer.h"
 #include "util.h"
@@ -104,6 +105,11 @@ int m2pt_model_open(m2pt_model *m, const m2pt_plugin *modality, m2pt_kv *mod_cfg
     if (sh->dim <= 0 || sh->depth <= 0 || sh->heads <= 0 || sh->mlp_ratio <= 0 || sh->dim % sh->heads)
         return fail(m, err, errlen, "%s", "model: dim, depth, heads, mlp_ratio must be positive and dim divisible by heads");
     if (opt->max_batch <= 0) return fail(m, err, errlen, "%s", "model: batch must be positive");
+    if (opt->mae && !m2pt_modality_can_mae(m->mod))
+        return fail(m, err, errlen,
+                    "modality '%s' cannot be pretrained with objective mae: its plugin has no reconstruction target "
+                    "(built against plugin ABI 1.0, or recon_spec not implemented)",
+                    modality->name);
 
     if (m2pt_ctx_status(&m->mod_ctx, m->mod->open(host, &m->mod_ctx, &m->mod_inst), 0, err, errlen) ||
         m2pt_ctx_status(&m->path_ctx, m->path->open(host, &m->path_ctx, &m->path_inst), 0, err, errlen)) {
@@ -117,6 +123,10 @@ int m2pt_model_open(m2pt_model *m, const m2pt_plugin *modality, m2pt_kv *mod_cfg
 
     aux_source aux;
     int needs_aux = m->path->needs_aux(m->path_inst);
+    if (opt->mae && needs_aux)
+        return fail(m, err, errlen,
+                    "pathway '%s' needs an auxiliary model: MAE pretraining takes a pathway without one (baseline)",
+                    pathway->name);
     if (needs_aux && !opt->aux_path)
         return fail(m, err, errlen, "pathway '%s' needs an auxiliary checkpoint (--aux FILE)", pathway->name);
     if (!needs_aux && opt->aux_path)
@@ -143,8 +153,12 @@ int m2pt_model_open(m2pt_model *m, const m2pt_plugin *modality, m2pt_kv *mod_cfg
             rc = -1;
         }
     }
-    if (!rc && (m2pt_params_alloc(&m->params) || m2pt_blocks_alloc(&m->blocks, &m->params, opt->max_batch, m->tokens) ||
-                alloc_buffers(m))) {
+    if (!rc && opt->mae) rc = m2pt_model_mae_setup(m, err, errlen);
+    /* An MAE model runs its blocks through the engine's own stacks (mae.c): the model's stack
+     * only holds the registration, with activations for one sample. */
+    if (!rc && (m2pt_params_alloc(&m->params) ||
+                m2pt_blocks_alloc(&m->blocks, &m->params, opt->mae ? 1 : opt->max_batch, m->tokens) ||
+                alloc_buffers(m) || (opt->mae && m2pt_model_mae_alloc(m)))) {
         snprintf(err, errlen, "model: out of memory");
         rc = -1;
     }
@@ -167,6 +181,7 @@ void m2pt_model_close(m2pt_model *m) {
     if (m->path_inst) m->path->close(m->path_inst);
     m2pt_ctx_release(&m->mod_ctx);
     m2pt_ctx_release(&m->path_ctx);
+    m2pt_model_mae_free(m);
     m2pt_blocks_free(&m->blocks);
     m2pt_params_free(&m->params);
     free(m->arena);
@@ -189,6 +204,10 @@ int m2pt_model_fill(m2pt_model *m, m2pt_split_id split, const long *index, int n
 }
 
 float m2pt_model_forward(m2pt_model *m, int n) {
+    if (m->mae) { /* its block stack has room for one sample, and its head is not trained */
+        snprintf(m->mod_ctx.err, sizeof m->mod_ctx.err, "model: opened for MAE pretraining; use m2pt_model_mae_forward");
+        return NAN;
+    }
     m->batch = n;
     m->mod->tokenize(m->mod_inst, m->raw, n, m2pt_blocks_input(&m->blocks));
     const float *out = m2pt_blocks_forward(&m->blocks, n);
@@ -202,6 +221,7 @@ const char *m2pt_model_error(const m2pt_model *m) {
 }
 
 void m2pt_model_backward(m2pt_model *m) {
+    if (m->mae) return;
     const int n = m->batch;
     m2pt_params_zero_grads(&m->params);
     m2pt_crossentropy_backward(m->d_logits, m->probs, m->labels, n, m->classes, m->opt.label_smoothing);
@@ -254,33 +274,40 @@ int m2pt_model_evaluate(m2pt_model *m, m2pt_split_id split, m2pt_eval *ev, char 
     return rc;
 }
 
+const float *m2pt_model_ckpt_tensor(const m2pt_checkpoint *c, const m2pt_tensor_info *t, const char *path, char *err,
+                                    size_t errlen) {
+    int ndim, shape[M2PT_MAX_DIMS];
+    const float *src = m2pt_checkpoint_tensor(c, t->name, &ndim, shape);
+    int same = src && ndim == t->ndim;
+    for (int d = 0; same && d < ndim; d++) same = shape[d] == t->shape[d];
+    if (same) return src;
+    if (!src) {
+        snprintf(err, errlen, "%s: tensor '%s' is missing (a checkpoint of another model?)", path, t->name);
+    } else { /* both shapes, as the checkpoint reader words it */
+        char a[96] = "", b[96] = "";
+        for (int d = 0, la = 0, lb = 0; d < M2PT_MAX_DIMS; d++) {
+            if (d < ndim && la < (int)sizeof a) la += snprintf(a + la, sizeof a - (size_t)la, "%s%d", d ? "," : "", shape[d]);
+            if (d < t->ndim && lb < (int)sizeof b) lb += snprintf(b + lb, sizeof b - (size_t)lb, "%s%d", d ? "," : "", t->shape[d]);
+        }
+        snprintf(err, errlen, "%s: tensor '%s' has shape [%s] in the checkpoint but [%s] in the model", path, t->name,
+                 a, b);
+    }
+    return NULL;
+}
+
+/* Tensors that m2pt_model_load copies: not the pathway's, nor (MAE models) the head's. */
+static int loadable(const m2pt_model *m, int i) {
+    return !m->params.t[i].pathway && !m2pt_model_mae_is_head(m, m->params.t[i].name);
+}
+
 int m2pt_model_load(m2pt_model *m, const char *path, char *err, size_t errlen) {
     m2pt_checkpoint c;
     if (m2pt_checkpoint_open(&c, path, err, errlen)) return -1;
     int rc = 0;
-    for (int i = 0; i < m->params.n && !rc; i++) {
-        const m2pt_tensor_info *t = &m->params.t[i];
-        if (t->pathway) continue;
-        int ndim, shape[M2PT_MAX_DIMS];
-        const float *src = m2pt_checkpoint_tensor(&c, t->name, &ndim, shape);
-        int same = src && ndim == t->ndim;
-        for (int d = 0; same && d < ndim; d++) same = shape[d] == t->shape[d];
-        if (!same && !src) {
-            snprintf(err, errlen, "%s: tensor '%s' is missing (a checkpoint of another model?)", path, t->name);
-            rc = -1;
-        } else if (!same) { /* both shapes, as the checkpoint reader words it */
-            char a[96] = "", b[96] = "";
-            for (int d = 0, la = 0, lb = 0; d < M2PT_MAX_DIMS; d++) {
-                if (d < ndim && la < (int)sizeof a) la += snprintf(a + la, sizeof a - (size_t)la, "%s%d", d ? "," : "", shape[d]);
-                if (d < t->ndim && lb < (int)sizeof b) lb += snprintf(b + lb, sizeof b - (size_t)lb, "%s%d", d ? "," : "", t->shape[d]);
-            }
-            snprintf(err, errlen, "%s: tensor '%s' has shape [%s] in the checkpoint but [%s] in the model", path, t->name,
-                     a, b);
-            rc = -1;
-        }
-    }
     for (int i = 0; i < m->params.n && !rc; i++)
-        if (!m->params.t[i].pathway)
+        if (loadable(m, i) && !m2pt_model_ckpt_tensor(&c, &m->params.t[i], path, err, errlen)) rc = -1;
+    for (int i = 0; i < m->params.n && !rc; i++)
+        if (loadable(m, i))
             memcpy(m2pt_param(&m->params, i), m2pt_checkpoint_tensor(&c, m->params.t[i].name, NULL, NULL),
                    m->params.t[i].numel * sizeof(float));
     m2pt_checkpoint_close(&c);
@@ -311,6 +338,7 @@ int m2pt_model_config_json(const m2pt_model *m, char *buf, size_t len) {
         snprintf(key, sizeof key, "modality.%s", m->mod_ctx.cfg->e[i].key);
         m2pt_json_add_string(&b, key, m->mod_ctx.cfg->e[i].value);
     }
+    m2pt_model_mae_json(m, &b);
     if (m->summary_json[0]) m2pt_json_add_raw(&b, "summary", m->summary_json);
     m2pt_json_end_object(&b);
     int rc = -1;
@@ -335,13 +363,15 @@ int m2pt_model_save(const m2pt_model *m, const char *path, int plain_only, char 
         snprintf(err, errlen, "%s: model config too large for the checkpoint header", path);
         return -1;
     }
-    if (!plain_only) return m2pt_checkpoint_save(path, cfg, &m->params, err, errlen);
-    /* A registry view of the plain tensors only (the pathway's are left out). */
+    if (!plain_only && !m->mae) return m2pt_checkpoint_save(path, cfg, &m->params, err, errlen);
+    /* A registry view of the plain tensors only (the pathway's are left out; an MAE model's head
+     * tensors, which pretraining neither trains nor saves, too). */
     m2pt_params plain;
     m2pt_params_reset(&plain);
     for (int i = 0; i < m->params.n; i++) {
         const m2pt_tensor_info *t = &m->params.t[i];
-        if (!t->pathway && m2pt_params_add(&plain, t->name, t->ndim, t->shape, t->init, t->init_std, t->decay) < 0) {
+        if ((plain_only && t->pathway) || m2pt_model_mae_is_head(m, t->name)) continue;
+        if (m2pt_params_add(&plain, t->name, t->ndim, t->shape, t->init, t->init_std, t->decay) < 0) {
             m2pt_params_free(&plain);
             snprintf(err, errlen, "%s: out of memory", path);
             return -1;

@@ -43,6 +43,7 @@ typedef struct {
     int *labels;
     int batch;
     char summary_json[1024]; /* optional JSON object saved as "summary" in checkpoints */
+    struct m2pt_model_mae *mae; /* opened with opt.mae: the pretraining state (model_mae.c) */
 } m2pt_model;
 
 /* Opens both plugins with their config sections, sets everything up and initialises the
