@@ -12,7 +12,8 @@
  *     fine-tuned target's tokenizer and blocks equal the pretrained checkpoint's (while the
  *     scratch baseline's are far from them): the target started from the pretrained weights.
  *  3. Refusals before anything runs (exit 2, one located line, nothing written): bad mae options;
- *     a modality plugin without reconstruction targets (ABI 1.0). */
+ *     a modality plugin without reconstruction targets (ABI 1.0: tests/bad_plugins/abi10_modality.c,
+ *     built by `make check`), by `m2pt run` and by `m2pt train --objective mae`. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -188,10 +190,21 @@ static void expect_refused(e2e_env *e, const char *file, const char *db, const c
     e2e_result r = set ? e2e_run(e, "run", file, "--db", db, "--set", set, NULL) : e2e_run(e, "run", file, "--db", db, NULL);
     e2e_expect_rc(&r, 2);
     e2e_expect_contains(&r, r.err, needle);
-    e2e_expect_contains(&r, r.err, file); /* located: FILE:LINE:COL */
+    e2e_expect_contains(&r, r.err, set ? "--set " : file); /* located: FILE:LINE:COL, or the --set */
     assert_int_equal(e2e_count(r.err, "\n"), 1);
     assert_false(e2e_exists(db));
     e2e_free(&r);
+}
+
+/* Copies a file (a plugin) byte for byte. */
+static void copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    if (!in || !out) fail_msg("cannot copy %s to %s (the ABI 1.0 test plugin is built by 'make check')", from, to);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
 }
 
 static void test_mae_refusals(void **state) {
@@ -205,7 +218,33 @@ static void test_mae_refusals(void **state) {
     expect_refused(e, ratio, db, want, NULL);
     expect_refused(e, heads, db, "mae.decoder_dim 32 is not a multiple of mae.decoder_heads 3", NULL);
     expect_refused(e, tiny, db, "auxiliary.objective: 'MAE' is not one of: supervised, mae", "auxiliary.objective=MAE");
-    expect_refused(e, tiny, db, "mae.min_lr 0.1 of the MAE training is larger than its lr", "mae.min_lr=0.1");
+    expect_refused(e, tiny, db, "mae.min_lr: min_lr 0.1 of the MAE training is larger than its lr 0.001", "mae.min_lr=0.1");
+
+    /* a modality plugin built against plugin ABI 1.0: it loads (and trains as a classifier:
+     * test_loader), but asking it for MAE is refused before anything runs */
+    char old[4200], dir[400], so[800], bin[4200];
+    data(old, sizeof old, "mae_old_plugin.yaml");
+    e2e_path(dir, sizeof dir, e, "old-plugins");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(bin, sizeof bin, "%s", e2e_m2pt());
+    char *slash = strrchr(bin, '/');
+    snprintf(slash ? slash + 1 : bin, sizeof bin - (size_t)(slash ? slash + 1 - bin : 0), "tests/bad_plugins/abi10_modality.so");
+    snprintf(so, sizeof so, "%s/toy10.so", dir);
+    copy_file(bin, so);
+    setenv("M2PT_PLUGIN_PATH", dir, 1);
+    snprintf(want, sizeof want,
+             "%s:8:14: auxiliary.objective: modality plugin 'toy10' (plugin ABI 1.0) has no reconstruction targets", old);
+    expect_refused(e, old, db, want, NULL);
+    e2e_result t = e2e_run(e, "train", "--modality", so, "--objective", "mae", "--epochs", "1", NULL);
+    e2e_expect_rc(&t, 2);
+    e2e_expect_contains(&t, t.err, "cannot be pretrained with objective mae");
+    assert_int_equal(e2e_count(t.err, "\n"), 1);
+    e2e_free(&t);
+    /* the same plugin as a supervised auxiliary model is fine */
+    e2e_result ok = e2e_run(e, "run", old, "--dry-run", "--db", db, "--set", "auxiliary.objective=supervised", NULL);
+    e2e_expect_rc(&ok, 0);
+    e2e_free(&ok);
+    unsetenv("M2PT_PLUGIN_PATH");
     e->passed = 1;
 }
 

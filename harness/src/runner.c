@@ -723,7 +723,7 @@ static int do_cell(worker *w, int index) {
         m2pt_store_fail(w->store, run_id, "interrupted", err, err, sizeof err);
         return 1;
     }
-    say(w, "[%d/%d] %s target %s, pathway %s%s%s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
+    say(w, "[%d/%d] %s target %s, pathway %s%s%s%s%s%s, seed %llu, %d epochs\n", index + 1, w->exp->ncells, cell->hash,
         cell->modality, cell->pathway, cell->aux_modality ? ", auxiliary " : "", cell->aux_modality ? cell->aux_modality : "",
         cell->aux_mae ? " (mae)" : "", cell->pretrain >= 0 ? ", from its pretrain (mae) " : "",
         cell->pretrain >= 0 ? w->exp->cells[cell->pretrain].hash : "", (unsigned long long)cell->seed,
