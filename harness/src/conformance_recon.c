@@ -140,8 +140,8 @@ int m2pt_conformance_recon(const m2pt_loaded *pl, void *inst, m2pt_ctx *ctx, con
                            const float *raw, int n, int T, int dim) {
     const m2pt_modality *mod = pl->desc->modality;
     if (!m2pt_modality_can_mae(mod)) {
-        report(1, "no masked-autoencoder support (modality table of %u bytes, ABI %u.%u%s): `objective: mae` is "
-                  "refused for it",
+        report(1, "no masked-autoencoder support (modality table of %u bytes, ABI %u.%u%s): it cannot be "
+                  "pretrained with `objective: mae`",
                mod->struct_size, pl->desc->abi_major, pl->desc->abi_minor,
                mod->struct_size >= sizeof(m2pt_modality) ? ", recon members NULL" : "");
         return 0;
@@ -181,7 +181,7 @@ int m2pt_conformance_recon(const m2pt_loaded *pl, void *inst, m2pt_ctx *ctx, con
         goto done;
     }
     bad += report(ctx->nallocs == allocs && heap_after == heap,
-                  "recon_target allocates nothing (host->alloc calls %d, heap %+lld bytes)", ctx->nallocs - allocs,
+                  "recon_target allocates nothing (host->alloc calls %d, net heap growth %+lld bytes)", ctx->nallocs - allocs,
                   (long long)heap_after - (long long)heap);
     bad += report(bufs_equal(&a, &b, rows, &s),
                   "recon_target writes every output and is deterministic (two calls after one tokenize)");
