@@ -234,7 +234,7 @@ static const refusal REFUSALS[] = {
     {"no_entry", "missing entry point m2pt_plugin_query()", NULL},
     {"hidden_entry", "missing entry point m2pt_plugin_query()", "M2PT_EXPORT"},
     {"declines", "declined host ABI major 1", NULL},
-    {"abi_major", "built for plugin ABI 2.", "speaks 1.1"}, /* 2.<this minor> */
+    {"abi_major", "built for plugin ABI 2.0", "speaks 1.1"},
     {"desc_small", "descriptor struct_size", "is smaller than"},
     {"modality_small", "modality table struct_size", "is smaller than"},
     {"pathway_small", "pathway table struct_size", "is smaller than"},
