@@ -492,6 +492,42 @@ static void test_abi_1_0_cli(void **state) {
     if (access(q, R_OK)) fail_msg("no checkpoint %s", q);
 }
 
+/* Each reconstruction check of `m2pt plugins --check` fails when it should: recon_faults breaks
+ * one thing per value of its config key `fault` (tests/bad_plugins/recon_faults.c). */
+static void test_recon_conformance_faults(void **state) {
+    (void)state;
+    static const struct {
+        const char *fault, *key; /* the FAIL line must contain key */
+    } cases[] = {
+        {"loss", "loss 7 is not MSE (1), CHAMFER (2) or CLASS (3)"},
+        {"prefix", "prefix_tokens 4 is not in [0, 4)"},
+        {"chamfer", "CHAMFER target_floats 4 is not a multiple of 3"},
+        {"classes", "CLASS needs classes >= 2"},
+        {"prefix_name", "prefix \"rf.nosuch.\" matches no registered tensor"},
+        {"weight", "weight[0] = 0.5 is not 0 or 1"},
+        {"class_id", "is not a class id in [0, 4)"},
+        {"nan", "is not finite"},
+        {"nondet", "is deterministic"},
+        {"unwritten", "writes every output"},
+        {"alloc", "allocates nothing (host->alloc calls 2"},
+        {"stale", "follows the last tokenize"},
+    };
+    char m2pt[PATH_CAP], cmd[4 * PATH_CAP], p[PATH_CAP], out[65536];
+    snprintf(m2pt, sizeof m2pt, "%s/m2pt", g_build);
+    bad_path(p, sizeof p, "recon_faults");
+    snprintf(cmd, sizeof cmd, "'%s' plugins --check '%s' --set fault=none", m2pt, p);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0 || !strstr(out, "recon_faults: passed") || !strstr(out, "ok    reconstruction spec: MSE"))
+        fail_msg("fault=none: exit %d, output: %s", rc, out);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' plugins --check '%s' --set fault=%s", m2pt, p, cases[i].fault);
+        rc = run(cmd, out, sizeof out);
+        if (rc != 1 || !has_line(out, "FAIL", cases[i].key, NULL) || !strstr(out, "recon_faults: FAILED"))
+            fail_msg("fault=%s: exit %d (expected 1) and a FAIL line with \"%s\"; output: %s", cases[i].fault, rc,
+                     cases[i].key, out);
+    }
+}
+
 /* ---------------------------------------------------------------- search order and discovery */
 
 static void test_search_dirs(void **state) {
@@ -846,6 +882,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_in_tree_plugins, clean_env),
         cmocka_unit_test_setup(test_abi_1_0_modality, clean_env),
         cmocka_unit_test_setup(test_abi_1_0_cli, clean_env),
+        cmocka_unit_test_setup(test_recon_conformance_faults, clean_env),
         cmocka_unit_test_setup(test_search_dirs, clean_env),
         cmocka_unit_test_setup(test_discover, clean_env),
         cmocka_unit_test_setup(test_same_dir_twice, clean_env),

@@ -137,7 +137,7 @@ static int bufs_equal(const recon_bufs *a, const recon_bufs *b, size_t rows, con
 static void bufs_free(recon_bufs *b) { free(b->t), free(b->w), free(b->p); }
 
 int m2pt_conformance_recon(const m2pt_loaded *pl, void *inst, m2pt_ctx *ctx, const m2pt_params *params,
-                           const float *raw, int n, int T, int dim) {
+                           const float *raw, long sample, int n, int T, int dim) {
     const m2pt_modality *mod = pl->desc->modality;
     if (!m2pt_modality_can_mae(mod)) {
         report(1, "no masked-autoencoder support (modality table of %u bytes, ABI %u.%u%s): it cannot be "
@@ -154,9 +154,10 @@ int m2pt_conformance_recon(const m2pt_loaded *pl, void *inst, m2pt_ctx *ctx, con
         return report(0, "recon_spec: %s", err);
     int bad = 0;
     if (!spec_ok(&s, T, why, sizeof why)) return report(0, "reconstruction spec: %s", why);
-    report(1, "reconstruction spec: %s loss, %d floats per token%s%.0d, prefix %d of %d tokens, %d position floats",
-           loss_name(s.loss), s.target_floats, s.loss == M2PT_RECON_CLASS ? ", classes " : "",
-           s.loss == M2PT_RECON_CLASS ? s.classes : 0, s.prefix_tokens, T, s.pos_floats);
+    char classes[32] = "";
+    if (s.loss == M2PT_RECON_CLASS) snprintf(classes, sizeof classes, ", %d classes", s.classes);
+    report(1, "reconstruction spec: %s loss, %d floats per token%s, prefix %d of %d tokens, %d position floats",
+           loss_name(s.loss), s.target_floats, classes, s.prefix_tokens, T, s.pos_floats);
     const int pok = prefixes_ok(s.head_prefixes, params, why, sizeof why);
     bad += report(pok, "head_prefixes \"%s\": %s", s.head_prefixes ? s.head_prefixes : "(NULL)", why);
 
@@ -190,16 +191,19 @@ int m2pt_conformance_recon(const m2pt_loaded *pl, void *inst, m2pt_ctx *ctx, con
     bad += report(vok && counted > 0, "targets%s finite, weights 0/1%s: %s%s", s.pos_floats > 0 ? " and positions" : "",
                   s.loss == M2PT_RECON_CLASS ? ", class ids in range" : "", why,
                   vok && !counted ? " (no token counts in the loss)" : "");
-    /* a smaller batch: describes the last tokenize, and a sample's target does not depend on
-     * the rest of its batch */
+    /* another batch, samples 1..n-1 of this one: the targets describe the last tokenize, and a
+     * sample's target does not depend on the rest of its batch */
     if (n > 1) {
-        mod->tokenize(inst, raw, n - 1, tokens);
+        mod->tokenize(inst, raw + sample, n - 1, tokens);
         bufs_fill(&c, rows, &s, 0x7f);
         mod->recon_target(inst, n - 1, c.t, c.w, c.p);
         const size_t r1 = (size_t)(n - 1) * (size_t)L;
-        bad += report(!m2pt_ctx_status(ctx, 0, 0, err, sizeof err) && bufs_equal(&a, &c, r1, &s),
-                      "recon_target follows the last tokenize (a batch of %d gives the first %d samples' targets)",
-                      n - 1, n - 1);
+        const recon_bufs a1 = {a.t + (size_t)L * (size_t)s.target_floats, a.w + L,
+                               a.p ? a.p + (size_t)L * (size_t)s.pos_floats : NULL};
+        bad += report(!m2pt_ctx_status(ctx, 0, 0, err, sizeof err) && bufs_equal(&a1, &c, r1, &s),
+                      "recon_target follows the last tokenize (samples 1..%d alone give their targets of the batch "
+                      "of %d)",
+                      n - 1, n);
     }
 done:
     free(tokens);
