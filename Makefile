@@ -104,11 +104,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_LINK) $^ $(TEST_LDLIBS) $(LDLIBS) -o $@
 
-# Purpose-built broken plugins for the loader's refusal tests (tests/test_loader.c).
+# Purpose-built broken plugins for the loader's refusal tests (tests/test_loader.c), and a few
+# valid ones (okpath; abi10_modality: the out-of-tree toy as built against ABI 1.0).
 BAD_PLUGINS := $(patsubst tests/bad_plugins/%.c,$(BUILD)/tests/bad_plugins/%.so,$(wildcard tests/bad_plugins/*.c))
 $(BUILD)/tests/bad_plugins/%.so: tests/bad_plugins/%.c harness/include/m2pt/plugin.h
 	@mkdir -p $(dir $@)
-	$(CC) -shared $(PLUGIN_CFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) $< -o $@
+	$(CC) -shared $(PLUGIN_CFLAGS) $(WARN) $(CFLAGS) $(LDFLAGS) $< -lm -o $@
+$(BUILD)/tests/bad_plugins/abi10_modality.so: tests/out_of_tree/toy_modality.c
+
+# test_recon counts every malloc-family call of the process (the plugins' too) in recon_target:
+# its own definitions must be in the dynamic symbol table to interpose the C library's.
+$(BUILD)/tests/test_recon: TEST_LINK := -Wl,--export-dynamic-symbol=malloc,--export-dynamic-symbol=calloc,--export-dynamic-symbol=realloc,--export-dynamic-symbol=free,--export-dynamic-symbol=posix_memalign,--export-dynamic-symbol=aligned_alloc
 
 # A pathway that injects NaN/Inf into a chosen training step (tests/test_numerics.c).
 FAULT_PLUGINS := $(patsubst tests/fault_plugins/%.c,$(BUILD)/tests/fault_plugins/%.so,$(wildcard tests/fault_plugins/*.c))

@@ -248,6 +248,7 @@ static const refusal REFUSALS[] = {
     {"modality_fill_null", "required member 'modality->fill' is NULL", NULL},
     {"pathway_merge_null", "required member 'pathway->merge' is NULL", NULL},
     {"unknown_kind", "unknown plugin kind 3", NULL},
+    {"recon_half", "member 'modality->recon_spec' is set but 'recon_target' is NULL", "come as a pair"},
 };
 
 static void test_refuse_bad_plugins(void **state) {
@@ -402,6 +403,128 @@ static void test_in_tree_plugins(void **state) {
                 fail_msg("%s exports '%s' besides %s", path, sym, M2PT_PLUGIN_ENTRY);
         }
         assert_int_equal(entry, 1);
+    }
+}
+
+/* ABI 1.1 added recon_spec / recon_target to the modality table. A plugin built against 1.0
+ * (abi10_modality: the out-of-tree toy built with TOY_ABI_1_0, a table of
+ * M2PT_MODALITY_SIZE_1_0 bytes whose memory beyond that holds functions that fail if called)
+ * loads and is not taken for an MAE-capable one; the five in-tree modalities are. */
+static void test_abi_1_0_modality(void **state) {
+    (void)state;
+    char path[PATH_CAP], err[1024];
+    bad_path(path, sizeof path, "abi10_modality");
+    m2pt_loaded l;
+    if (m2pt_plugin_load(path, &l, err, sizeof err)) fail_msg("%s", err);
+    assert_string_equal(l.desc->name, "toy10");
+    assert_int_equal(l.desc->abi_major, 1);
+    assert_int_equal(l.desc->abi_minor, 0);
+    assert_int_equal(l.desc->modality->struct_size, M2PT_MODALITY_SIZE_1_0);
+    assert_true(M2PT_MODALITY_SIZE_1_0 < sizeof(m2pt_modality));
+    assert_false(m2pt_modality_can_mae(l.desc->modality));
+    m2pt_plugin_unload(&l);
+
+    const char *mae[] = {"image", "audio", "point", "text", "video"};
+    for (size_t i = 0; i < sizeof mae / sizeof mae[0]; i++) {
+        snprintf(path, sizeof path, "%s/plugins/%s.so", g_build, mae[i]);
+        if (m2pt_plugin_load(path, &l, err, sizeof err)) fail_msg("%s", err);
+        assert_int_equal(l.desc->abi_minor, 1);
+        assert_int_equal(l.desc->modality->struct_size, sizeof(m2pt_modality));
+        if (!m2pt_modality_can_mae(l.desc->modality)) fail_msg("%s: no recon_spec/recon_target", mae[i]);
+        m2pt_plugin_unload(&l);
+    }
+    assert_false(m2pt_modality_can_mae(NULL));
+}
+
+/* The ABI 1.0 plugin through the command line: the conformance suite passes (and says it has no
+ * MAE support), `m2pt plugins` lists it as ABI 1.0 without MAE, and it trains a classifier. */
+static void test_abi_1_0_cli(void **state) {
+    (void)state;
+    char m2pt[PATH_CAP], cmd[4 * PATH_CAP], p[PATH_CAP], out[65536], dir[DIR_CAP], q[PATH_CAP];
+    snprintf(m2pt, sizeof m2pt, "%s/m2pt", g_build);
+    if (access(m2pt, X_OK)) fail_msg("%s not built (make %s)", m2pt, m2pt);
+    const char *prefix = getenv("M2PT_PREFIX");
+    fresh_dir(dir, sizeof dir, "abi10");
+    put(dir, "abi10_modality", NULL);
+    snprintf(p, sizeof p, "%s/abi10_modality.so", dir);
+
+    snprintf(cmd, sizeof cmd, "'%s' plugins --check '%s'", m2pt, p);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0 || !strstr(out, "toy10: passed") || !has_line(out, "ok", "no masked-autoencoder support", "ABI 1.0"))
+        fail_msg("exit %d, output: %s", rc, out);
+    if (strstr(out, "beyond its struct_size")) fail_msg("the host called a member past a 1.0 table: %s", out);
+
+    snprintf(cmd, sizeof cmd, "M2PT_PREFIX='%s' M2PT_PLUGIN_PATH='%s' '%s' plugins", prefix, dir, m2pt);
+    rc = run(cmd, out, sizeof out);
+    if (rc != 0) fail_msg("exit %d, output: %s", rc, out);
+    if (!has_line(out, "NAME", "ABI", "MAE")) fail_msg("no ABI / MAE columns: %s", out);
+    /* columns: NAME KIND VERSION ABI MAE FILE */
+    int found10 = 0, found_image = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[64], kind[64], version[64], abi[64], can[64], file[PATH_CAP];
+        if (sscanf(line, "%63s %63s %63s %63s %63s %1023s", name, kind, version, abi, can, file) != 6) continue;
+        if (!strcmp(name, "toy10")) {
+            found10 = 1;
+            if (strcmp(kind, "modality") || strcmp(version, "1.0.0") || strcmp(abi, "1.0") || strcmp(can, "no") ||
+                strcmp(file, p))
+                fail_msg("toy10 listed as: %s", line);
+        } else if (!strcmp(name, "image")) {
+            found_image = 1;
+            if (strcmp(abi, "1.1") || strcmp(can, "yes")) fail_msg("image listed as: %s", line);
+        } else if (!strcmp(name, "reparam") && strcmp(can, "-")) {
+            fail_msg("a pathway's MAE column should be '-': %s", line);
+        }
+    }
+    assert_true(found10);
+    assert_true(found_image);
+
+    /* classification still works: 2 epochs of the toy task end well above chance (1/3) */
+    snprintf(q, sizeof q, "%s/toy10.ckpt", dir);
+    snprintf(cmd, sizeof cmd,
+             "M2PT_PREFIX='%s' '%s' train --modality '%s' --epochs 2 --dim 16 --depth 1 --heads 2 --mlp-ratio 2 "
+             "--batch 32 --threads 1 --out '%s'",
+             prefix, m2pt, p, q);
+    rc = run(cmd, out, sizeof out);
+    const char *acc = strstr(out, "test accuracy: ");
+    double a = 0;
+    if (rc != 0 || !acc || sscanf(acc, "test accuracy: %lf%%", &a) != 1 || a <= 60.0)
+        fail_msg("training the ABI 1.0 modality: exit %d, accuracy %.2f%%, output: %s", rc, a, out);
+    if (access(q, R_OK)) fail_msg("no checkpoint %s", q);
+}
+
+/* Each reconstruction check of `m2pt plugins --check` fails when it should: recon_faults breaks
+ * one thing per value of its config key `fault` (tests/bad_plugins/recon_faults.c). */
+static void test_recon_conformance_faults(void **state) {
+    (void)state;
+    static const struct {
+        const char *fault, *key; /* the FAIL line must contain key */
+    } cases[] = {
+        {"loss", "loss 7 is not MSE (1), CHAMFER (2) or CLASS (3)"},
+        {"prefix", "prefix_tokens 4 is not in [0, 4)"},
+        {"chamfer", "CHAMFER target_floats 4 is not a multiple of 3"},
+        {"classes", "CLASS needs classes >= 2"},
+        {"prefix_name", "prefix \"rf.nosuch.\" matches no registered tensor"},
+        {"weight", "weight[0] = 0.5 is not 0 or 1"},
+        {"class_id", "is not a class id in [0, 4)"},
+        {"nan", "is not finite"},
+        {"nondet", "is deterministic"},
+        {"unwritten", "writes every output"},
+        {"alloc", "allocates nothing (host->alloc calls 2"},
+        {"stale", "follows the last tokenize"},
+    };
+    char m2pt[PATH_CAP], cmd[4 * PATH_CAP], p[PATH_CAP], out[65536];
+    snprintf(m2pt, sizeof m2pt, "%s/m2pt", g_build);
+    bad_path(p, sizeof p, "recon_faults");
+    snprintf(cmd, sizeof cmd, "'%s' plugins --check '%s' --set fault=none", m2pt, p);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0 || !strstr(out, "recon_faults: passed") || !strstr(out, "ok    reconstruction spec: MSE"))
+        fail_msg("fault=none: exit %d, output: %s", rc, out);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' plugins --check '%s' --set fault=%s", m2pt, p, cases[i].fault);
+        rc = run(cmd, out, sizeof out);
+        if (rc != 1 || !has_line(out, "FAIL", cases[i].key, NULL) || !strstr(out, "recon_faults: FAILED"))
+            fail_msg("fault=%s: exit %d (expected 1) and a FAIL line with \"%s\"; output: %s", cases[i].fault, rc,
+                     cases[i].key, out);
     }
 }
 
@@ -757,6 +880,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_refuse_not_loadable, clean_env),
         cmocka_unit_test_setup(test_load_valid, clean_env),
         cmocka_unit_test_setup(test_in_tree_plugins, clean_env),
+        cmocka_unit_test_setup(test_abi_1_0_modality, clean_env),
+        cmocka_unit_test_setup(test_abi_1_0_cli, clean_env),
+        cmocka_unit_test_setup(test_recon_conformance_faults, clean_env),
         cmocka_unit_test_setup(test_search_dirs, clean_env),
         cmocka_unit_test_setup(test_discover, clean_env),
         cmocka_unit_test_setup(test_same_dir_twice, clean_env),

@@ -9,7 +9,8 @@
 #include "loader.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: m2pt plugins                       list plugins found (name, kind, version, file)\n"
+    fprintf(f, "usage: m2pt plugins                       list plugins found (name, kind, version, the ABI\n"
+               "                                          they were built for, masked-autoencoder support, file)\n"
                "       m2pt plugins --check FILE.so [--set key=value]...\n"
                "                                          run the conformance suite on one plugin\n"
                "Search order: M2PT_PLUGIN_PATH (colon-separated directories), the build tree\n"
@@ -27,11 +28,16 @@ static int list(void) {
     m2pt_plugin_set set = {0};
     m2pt_plugins_discover(&set, exe);
     free(exe);
-    printf("%-12s %-9s %-9s %s\n", "NAME", "KIND", "VERSION", "FILE");
+    /* ABI: the major.minor the plugin was built for. MAE: can the modality be pretrained with
+     * `objective: mae` (ABI 1.1's recon_spec and recon_target present); "-" for pathways. */
+    printf("%-12s %-9s %-9s %-5s %-4s %s\n", "NAME", "KIND", "VERSION", "ABI", "MAE", "FILE");
     for (int i = 0; i < set.n; i++) {
         const m2pt_plugin *d = set.p[i].desc;
-        printf("%-12s %-9s %-9s %s\n", d->name, d->kind == M2PT_KIND_MODALITY ? "modality" : "pathway", d->version,
-               set.p[i].path);
+        const int modality = d->kind == M2PT_KIND_MODALITY;
+        char abi[24];
+        snprintf(abi, sizeof abi, "%u.%u", d->abi_major, d->abi_minor);
+        printf("%-12s %-9s %-9s %-5s %-4s %s\n", d->name, modality ? "modality" : "pathway", d->version, abi,
+               !modality ? "-" : m2pt_modality_can_mae(d->modality) ? "yes" : "no", set.p[i].path);
     }
     if (!set.n) printf("(none found)\n");
     for (int i = 0; i < set.nproblems; i++) fprintf(stderr, "m2pt plugins: %s\n", set.problems[i]);

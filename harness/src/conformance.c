@@ -171,6 +171,7 @@ static int check_modality(const m2pt_loaded *pl, m2pt_kv *cfg) {
                                params.t[i].numel, &FD) != 0;
         fd_bad += gc_check("d_tokens", head_loss, &f, f.tokens, d_tok_copy, f.ntok, &FD) != 0;
         bad += report(!fd_bad, "head gradients (tensors and input tokens) match finite differences");
+        bad += m2pt_conformance_recon(pl, inst, &ctx, &params, f.raw, sample, n, T, SHAPE.dim);
     } else {
         bad += report(0, "out of memory or fill failed");
     }

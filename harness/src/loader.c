@@ -70,6 +70,14 @@ static const char *check_descriptor(const m2pt_plugin *d, char *buf, size_t len)
                 snprintf(buf, len, "required member 'modality->%s' is NULL", req[i].name);
                 return buf;
             }
+        /* ABI 1.1: recon_spec and recon_target are optional, but only together */
+        const size_t has_both = offsetof(m2pt_modality, recon_target) + sizeof m->recon_target;
+        if (m->struct_size >= has_both && (!m->recon_spec) != (!m->recon_target)) {
+            snprintf(buf, len, "member 'modality->%s' is set but '%s' is NULL: the ABI 1.1 reconstruction members "
+                     "come as a pair (set both for `objective: mae`, or neither)",
+                     m->recon_spec ? "recon_spec" : "recon_target", m->recon_spec ? "recon_target" : "recon_spec");
+            return buf;
+        }
     } else if (d->kind == M2PT_KIND_PATHWAY) {
         const m2pt_pathway *p = d->pathway;
         if (!p) return "kind is pathway but member 'pathway' is NULL";

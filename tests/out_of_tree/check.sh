@@ -98,10 +98,11 @@ fi
 echo "out_of_tree: 3. M2PT_PLUGIN_PATH=$out $m2pt plugins"
 if M2PT_PLUGIN_PATH=$out "$m2pt" plugins >"$tmp/list.log" 2>&1; then
     show "$tmp/list.log"
-    if grep -q "^toy  *modality  *1\.0\.0  *$out/toy\.so\$" "$tmp/list.log"; then
-        ok "toy is listed as a modality plugin from $out/toy.so"
+    # NAME KIND VERSION ABI MAE FILE: toy is built against this ABI (1.1) and supports MAE
+    if grep -q "^toy  *modality  *1\.1\.0  *1\.1  *yes  *$out/toy\.so\$" "$tmp/list.log"; then
+        ok "toy is listed as a modality plugin of ABI 1.1 with MAE support from $out/toy.so"
     else
-        bad "listing: no line 'toy modality 1.0.0 $out/toy.so'"
+        bad "listing: no line 'toy modality 1.1.0 1.1 yes $out/toy.so'"
     fi
 else
     rc=$?

@@ -11,6 +11,15 @@
  * Model: tokenizer  tokens[b, t] = W_embed x[b, t] + b_embed + pos[t]   (no class token)
  *        head       logits[b] = W_head LayerNorm(mean_t tokens[b, t]) + b_head
  *
+ * Masked-autoencoder pretraining (ABI 1.1, optional members recon_spec / recon_target): the
+ * target of token t is its `features` input floats, scored with MSE; no prefix token; the
+ * head's tensors are "toy.norm." and "toy.head.".
+ *
+ * Built with -DTOY_ABI_1_0 (tests/bad_plugins/abi10_modality.c) it is "toy10", the same plugin
+ * as it would be built against ABI 1.0: abi_minor 0 and a modality table of
+ * M2PT_MODALITY_SIZE_1_0 bytes, so the host must treat it as having no reconstruction members
+ * (the memory after the table's struct_size holds functions that fail loudly if called).
+ *
  * Rules this file follows (the ABI's): one exported symbol (m2pt_plugin_query, M2PT_EXPORT,
  * built with -fvisibility=hidden); every config key read in open; all memory from host->alloc
  * (freed by the host), none allocated after setup; errors described with host->fail and
@@ -326,10 +335,64 @@ static void toy_head_backward(void *inst, const float *d_logits, int n, float *d
     }
 }
 
+/* --- masked-autoencoder target (ABI 1.1) ------------------------------------------------------ */
+
+#ifndef TOY_ABI_1_0
+static int toy_recon_spec(void *inst, m2pt_recon_spec *spec) {
+    toy *m = inst;
+    if (!m->set_up) {
+        m->host->fail(m->ctx, "recon_spec called before setup");
+        return -1;
+    }
+    memset(spec, 0, sizeof *spec);
+    spec->loss = M2PT_RECON_MSE;   /* the host normalises each token's target (mean 0, variance 1) */
+    spec->prefix_tokens = 0;       /* no class token: every token can be masked */
+    spec->target_floats = m->features;
+    spec->head_prefixes = "toy.norm.,toy.head."; /* static storage */
+    return 0;
+}
+
+/* Targets of the samples of the last tokenize: their inputs, saved there (no allocation). */
+static void toy_recon_target(void *inst, int n, float *target, float *weight, float *pos) {
+    toy *m = inst;
+    (void)pos; /* pos_floats 0: NULL */
+    if (bad_call(m, "recon_target", n, m->tok_n < 0 ? -2 : m->tok_n) || n == 0) return;
+    const size_t rows = (size_t)n * (size_t)m->tokens;
+    memcpy(target, m->x_saved, rows * (size_t)m->features * sizeof(float));
+    for (size_t r = 0; r < rows; r++) weight[r] = 1.0f;
+}
+#define TOY_TABLE_SIZE sizeof(m2pt_modality)
+#define TOY_ABI_MINOR M2PT_ABI_MINOR
+#define TOY_PLUGIN_NAME "toy"
+#define TOY_VERSION "1.1.0"
+#define TOY_RECON_SPEC toy_recon_spec
+#define TOY_RECON_TARGET toy_recon_target
+#else
+/* toy10: what lies after a 1.0 table's struct_size is not the plugin's to promise. A host that
+ * reads past it gets these, which fail loudly instead of quietly working. */
+static int toy10_beyond_spec(void *inst, m2pt_recon_spec *spec) {
+    toy *m = inst;
+    (void)spec;
+    m->host->fail(m->ctx, "the host called recon_spec of an ABI 1.0 table (beyond its struct_size)");
+    return -1;
+}
+static void toy10_beyond_target(void *inst, int n, float *target, float *weight, float *pos) {
+    toy *m = inst;
+    (void)n, (void)target, (void)weight, (void)pos;
+    m->host->fail(m->ctx, "the host called recon_target of an ABI 1.0 table (beyond its struct_size)");
+}
+#define TOY_TABLE_SIZE M2PT_MODALITY_SIZE_1_0
+#define TOY_ABI_MINOR 0
+#define TOY_PLUGIN_NAME "toy10"
+#define TOY_VERSION "1.0.0"
+#define TOY_RECON_SPEC toy10_beyond_spec
+#define TOY_RECON_TARGET toy10_beyond_target
+#endif
+
 /* --- the descriptor and the one exported symbol ------------------------------------------------ */
 
 static const m2pt_modality modality = {
-    .struct_size = sizeof(m2pt_modality),
+    .struct_size = TOY_TABLE_SIZE,
     .open = toy_open,
     .close = toy_close,
     .classes = toy_classes,
@@ -343,15 +406,17 @@ static const m2pt_modality modality = {
     .tokenize_backward = toy_tokenize_backward,
     .head = toy_head,
     .head_backward = toy_head_backward,
+    .recon_spec = TOY_RECON_SPEC,     /* ABI 1.1 (optional) */
+    .recon_target = TOY_RECON_TARGET, /* ABI 1.1 (optional) */
 };
 
 static const m2pt_plugin plugin = {
     .struct_size = sizeof(m2pt_plugin),
     .abi_major = M2PT_ABI_MAJOR,
-    .abi_minor = M2PT_ABI_MINOR,
+    .abi_minor = TOY_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
-    .name = "toy",
-    .version = "1.0.0",
+    .name = TOY_PLUGIN_NAME,
+    .version = TOY_VERSION,
     .description = "generated token sequences (class = mean pattern + noise): the out-of-tree example plugin",
     .modality = &modality,
     .pathway = NULL,

@@ -264,6 +264,8 @@ static const m2pt_modality modality = {
     .tokenize_backward = audio_tokenize_backward,
     .head = audio_head,
     .head_backward = audio_head_backward,
+    .recon_spec = audio_recon_spec,
+    .recon_target = audio_recon_target,
 };
 
 static const m2pt_plugin plugin = {
@@ -272,7 +274,7 @@ static const m2pt_plugin plugin = {
     .abi_minor = M2PT_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
     .name = "audio",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "20 spoken command words synthesized with libespeak-ng in noise: log-mel patch tokens, "
                    "class token, LayerNorm + linear head",
     .modality = &modality,

@@ -124,6 +124,10 @@ int head_setup(audio_inst *m);
 void audio_head(void *inst, const float *tokens, int n, float *logits);
 void audio_head_backward(void *inst, const float *d_logits, int n, float *d_tokens);
 
+/* recon.c: ABI 1.1 reconstruction target of the last tokenize (MSE on patch values). */
+int audio_recon_spec(void *inst, m2pt_recon_spec *spec);
+void audio_recon_target(void *inst, int n, float *target, float *weight, float *pos);
+
 /* tokenizer.c: report (fail) a call with a bad batch size; non-zero if so. expect: n of the
  * matching forward call, -1 for no constraint, -2 when that forward call never happened. */
 int audio_bad_n(audio_inst *m, const char *what, int n, int expect);

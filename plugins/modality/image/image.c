@@ -176,6 +176,8 @@ static const m2pt_modality modality = {
     .tokenize_backward = image_tokenize_backward,
     .head = image_head,
     .head_backward = image_head_backward,
+    .recon_spec = image_recon_spec,
+    .recon_target = image_recon_target,
 };
 
 static const m2pt_plugin plugin = {
@@ -184,7 +186,7 @@ static const m2pt_plugin plugin = {
     .abi_minor = M2PT_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
     .name = "image",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "Fashion-MNIST 28x28 images (dataset-fashion-mnist): patch tokens, class token, LayerNorm + linear head",
     .modality = &modality,
     .pathway = NULL,

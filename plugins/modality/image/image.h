@@ -61,6 +61,10 @@ int head_setup(image_inst *m);
 void image_head(void *inst, const float *tokens, int n, float *logits);
 void image_head_backward(void *inst, const float *d_logits, int n, float *d_tokens);
 
+/* recon.c: ABI 1.1 reconstruction target of the last tokenize (MSE on patch values). */
+int image_recon_spec(void *inst, m2pt_recon_spec *spec);
+void image_recon_target(void *inst, int n, float *target, float *weight, float *pos);
+
 /* tokenizer.c: report (fail) a call with a bad batch size; non-zero if so. expect: n of the
  * matching forward call, -1 for no constraint, -2 when that forward call never happened. */
 int image_bad_n(image_inst *m, const char *what, int n, int expect);

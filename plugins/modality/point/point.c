@@ -181,6 +181,8 @@ static const m2pt_modality modality = {
     .tokenize_backward = point_tokenize_backward,
     .head = point_head,
     .head_backward = point_head_backward,
+    .recon_spec = point_recon_spec,
+    .recon_target = point_recon_target,
 };
 
 static const m2pt_plugin plugin = {
@@ -189,7 +191,7 @@ static const m2pt_plugin plugin = {
     .abi_minor = M2PT_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
     .name = "point",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "generated 3D shape point clouds (12 classes): FPS + kNN groups, mini-PointNet tokens, "
                    "class token, LayerNorm + linear head",
     .modality = &modality,

@@ -109,6 +109,10 @@ int head_setup(point_inst *m);
 void point_head(void *inst, const float *tokens, int n, float *logits);
 void point_head_backward(void *inst, const float *d_logits, int n, float *d_tokens);
 
+/* recon.c: ABI 1.1 reconstruction target of the last tokenize (Chamfer on the local points of each group, centres as positions). */
+int point_recon_spec(void *inst, m2pt_recon_spec *spec);
+void point_recon_target(void *inst, int n, float *target, float *weight, float *pos);
+
 /* point.c: report (fail) a call with a bad batch size; non-zero if so. expect: n of the
  * matching forward call, -1 for no constraint, -2 when that forward call never happened. */
 int point_bad_n(point_inst *m, const char *what, int n, int expect);

@@ -148,6 +148,8 @@ static const m2pt_modality modality = {
     .tokenize_backward = text_tokenize_backward,
     .head = text_head,
     .head_backward = text_head_backward,
+    .recon_spec = text_recon_spec,
+    .recon_target = text_recon_target,
 };
 
 static const m2pt_plugin plugin = {
@@ -156,7 +158,7 @@ static const m2pt_plugin plugin = {
     .abi_minor = M2PT_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
     .name = "text",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "language of single words from 8 Debian word lists (wamerican, wfrench, ...): UTF-8 byte "
                    "tokens, class token, LayerNorm + linear head",
     .modality = &modality,

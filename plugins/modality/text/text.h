@@ -86,6 +86,10 @@ int head_setup(text_inst *m);
 void text_head(void *inst, const float *tokens, int n, float *logits);
 void text_head_backward(void *inst, const float *d_logits, int n, float *d_tokens);
 
+/* recon.c: ABI 1.1 reconstruction target of the last tokenize (cross-entropy on the byte ids). */
+int text_recon_spec(void *inst, m2pt_recon_spec *spec);
+void text_recon_target(void *inst, int n, float *target, float *weight, float *pos);
+
 /* tokenizer.c: report (fail) a call with a bad batch size; non-zero if so. expect: n of the
  * matching forward call, -1 for no constraint, -2 when that forward call never happened. */
 int text_bad_n(text_inst *m, const char *what, int n, int expect);

@@ -180,6 +180,8 @@ static const m2pt_modality modality = {
     .tokenize_backward = video_tokenize_backward,
     .head = video_head,
     .head_backward = video_head_backward,
+    .recon_spec = video_recon_spec,
+    .recon_target = video_recon_target,
 };
 
 static const m2pt_plugin plugin = {
@@ -188,7 +190,7 @@ static const m2pt_plugin plugin = {
     .abi_minor = M2PT_ABI_MINOR,
     .kind = M2PT_KIND_MODALITY,
     .name = "video",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "generated 8x32x32 motion clips, 10 classes: tubelet tokens, class token, LayerNorm + linear head",
     .modality = &modality,
     .pathway = NULL,

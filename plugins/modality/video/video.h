@@ -96,6 +96,10 @@ int head_setup(video_inst *m);
 void video_head(void *inst, const float *tokens, int n, float *logits);
 void video_head_backward(void *inst, const float *d_logits, int n, float *d_tokens);
 
+/* recon.c: ABI 1.1 reconstruction target of the last tokenize (MSE on tubelet values). */
+int video_recon_spec(void *inst, m2pt_recon_spec *spec);
+void video_recon_target(void *inst, int n, float *target, float *weight, float *pos);
+
 /* tokenizer.c: report (fail) a call with a bad batch size; non-zero if so. expect: n of the
  * matching forward call, -1 for no constraint, -2 when that forward call never happened. */
 int video_bad_n(video_inst *m, const char *what, int n, int expect);
