@@ -11,6 +11,7 @@
  *     pretrain cell is reused from the cache (not trained), and with a learning rate of 1e-9 the
  *     fine-tuned target's tokenizer and blocks equal the pretrained checkpoint's (while the
  *     scratch baseline's are far from them): the target started from the pretrained weights.
+ *     `m2pt train --objective mae` and `--pretrained` by hand on the same tiny data.
  *  3. Refusals before anything runs (exit 2, one located line, nothing written): bad mae options;
  *     a modality plugin without reconstruction targets (ABI 1.0: tests/bad_plugins/abi10_modality.c,
  *     built by `make check`), by `m2pt run` and by `m2pt train --objective mae`. */
@@ -174,13 +175,36 @@ static void test_mae_grid(void **state) {
     ckpt_of(db, "r.role = 'target' AND r.pathway = 'baseline' AND r.config NOT LIKE '%\"pretrain\"%'", scratch,
             sizeof scratch);
     e2e_expect_q(db, 1, "SELECT count(*) FROM artifacts WHERE path = %Q", pre); /* the first run's checkpoint */
+    /* imported with the summary its checkpoint carries: no accuracy, the reconstruction loss */
+    e2e_expect_q(db2, 1, "SELECT count(*) FROM summary s JOIN runs r ON r.id = s.run_id WHERE r.role = 'auxiliary'"
+                         " AND s.test_acc IS NULL AND s.test_loss > 0");
     int n1, n2;
     double near = max_diff(pre, tuned, &n1), far = max_diff(pre, scratch, &n2);
     assert_true(n1 >= 4 && n1 == n2); /* tokenizer and block tensors */
     if (!(near < 1e-5)) fail_msg("fine-tuned with lr 1e-9, the blocks moved %g from the pretrained ones", near);
     if (!(far > 1e-3)) fail_msg("the scratch model's blocks are only %g from the pretrained ones", far);
 
+    /* by hand: m2pt train --objective mae, then a classifier fine-tuned from its checkpoint */
+    char out[400];
+    e2e_path(out, sizeof out, e, "image-mae.ckpt");
+    const char *small[] = {"--dim", "16", "--depth", "1", "--heads", "2", "--batch", "32", "--threads", "1"};
+    e2e_result m = e2e_run(e, "train", "--modality", "image", "--objective", "mae", "--epochs", "1", "--out", out,
+                           "--set", "modality.train_size=128", "--set", "modality.val_size=64", "--set",
+                           "modality.test_size=128", small[0], small[1], small[2], small[3], small[4], small[5],
+                           small[6], small[7], small[8], small[9], NULL);
+    e2e_expect_rc(&m, 0);
+    e2e_expect_contains(&m, m.out, "train recon loss");
+    e2e_expect_contains(&m, m.out, "test reconstruction loss: ");
+    e2e_result ft = e2e_run(e, "train", "--modality", "image", "--pretrained", out, "--epochs", "1", "--set",
+                            "modality.train_size=128", "--set", "modality.val_size=64", "--set", "modality.test_size=128",
+                            small[0], small[1], small[2], small[3], small[4], small[5], small[6], small[7], small[8],
+                            small[9], NULL);
+    e2e_expect_rc(&ft, 0);
+    e2e_expect_contains(&ft, ft.out, "tokenizer and blocks from the pretrained checkpoint");
+    e2e_expect_contains(&ft, ft.out, "test accuracy: ");
+
     e2e_free(&d), e2e_free(&r), e2e_free(&ls), e2e_free(&show), e2e_free(&rep), e2e_free(&again), e2e_free(&f);
+    e2e_free(&m), e2e_free(&ft);
     e->passed = 1;
 }
 
