@@ -10,7 +10,9 @@
  *    pathway that needs an auxiliary model, unsupported attention shapes), no allocation in an
  *    MAE step (the test links with -Wl,--wrap for the allocator), the loss falls on 64 samples,
  *    reruns are bit-identical, the head is neither trained nor saved, and a pretrained checkpoint
- *    starts a classifier (load_pretrained) and serves as an auxiliary model. */
+ *    starts a classifier (load_pretrained) and serves as an auxiliary model;
+ *  - PyTorch parity at a fixed mask (tests/fixtures/mae.bin from tests/reference/make_mae_fixture.py):
+ *    the mask, the loss (1e-5) and every gradient (1e-4) of the three losses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,7 @@
 #include "mae.h"
 #include "mae_loss.h"
 #include "model.h"
+#include "support/fixture.h"
 #include "threads.h"
 #include "trainer.h"
 #include "util.h"
@@ -43,6 +46,8 @@ void *__wrap_malloc(size_t n) { allocations += counting; return __real_malloc(n)
 void *__wrap_calloc(size_t n, size_t s) { allocations += counting; return __real_calloc(n, s); }
 void *__wrap_realloc(void *p, size_t n) { allocations += counting; return __real_realloc(p, n); }
 int __wrap_posix_memalign(void **p, size_t a, size_t n) { allocations += counting; return __real_posix_memalign(p, a, n); }
+
+#define TOL_PARITY_GRAD 1e-4
 
 static float *buf(size_t n) {
     float *p = m2pt_alloc_floats(n);
@@ -803,6 +808,115 @@ static void test_bad_class_target(void **state) {
     g_toy = (toy_cfg){M2PT_RECON_MSE, 1, 1, 16, 6, 0};
 }
 
+/* ================================================================== PyTorch parity */
+/* max |got - ref| / max |ref|, the criterion of test_parity.c. */
+static double rel_err(const float *got, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) return INFINITY;
+        num = fmax(num, fabs((double)got[i] - ref[i]));
+        den = fmax(den, fabs((double)ref[i]));
+    }
+    return num / fmax(den, 1e-30);
+}
+
+static int fx_int(const fixture *f, const char *c, const char *key) {
+    char name[128];
+    int v = -1;
+    snprintf(name, sizeof name, "%s.config.%s", c, key);
+    assert_int_equal(fixture_get_int(f, name, &v), 0);
+    return v;
+}
+
+static const float *fx_f32(const fixture *f, const char *c, const char *what, const char *key, size_t want) {
+    char name[160];
+    size_t n = 0;
+    snprintf(name, sizeof name, "%s.%s%s", c, what, key);
+    const float *v = fixture_get(f, name, &n);
+    if (!v) fail_msg("fixture has no %s", name);
+    assert_int_equal(n, want);
+    return v;
+}
+
+static void parity_case(const fixture *f, const char *c) {
+    const int n = fx_int(f, c, "n"), T = fx_int(f, c, "tokens"), D = fx_int(f, c, "dim");
+    const int pre = fx_int(f, c, "prefix"), L = T - pre, pf = fx_int(f, c, "pos_floats");
+    const double ratio = fx_int(f, c, "mask_ratio_pct") / 100.0;
+    const uint64_t seed = (uint64_t)fx_int(f, c, "mask_seed");
+    const m2pt_recon_spec spec = {fx_int(f, c, "loss"), pre, fx_int(f, c, "target_floats"), fx_int(f, c, "classes"),
+                                  pf, NULL};
+    const m2pt_block_config bc = {D, fx_int(f, c, "depth"), fx_int(f, c, "heads"), fx_int(f, c, "mlp_ratio")};
+    const m2pt_mae_config cfg = {ratio, fx_int(f, c, "decoder_dim"), fx_int(f, c, "decoder_depth"),
+                                 fx_int(f, c, "decoder_heads")};
+    /* the mask: the engine's stream and selection sampling, re-implemented in the script */
+    const int M = m2pt_mae_masked_count(ratio, L), Tv = T - M;
+    int *keep = malloc((size_t)n * Tv * sizeof(int));
+    unsigned char *masked = malloc((size_t)n * T);
+    assert_non_null(keep), assert_non_null(masked);
+    m2pt_mae_mask(seed, n, T, pre, ratio, keep, masked);
+    char name[160];
+    size_t cnt;
+    snprintf(name, sizeof name, "%s.keep", c);
+    const int32_t *fk = fixture_get_i32(f, name, &cnt);
+    assert_non_null(fk), assert_int_equal(cnt, (size_t)n * Tv);
+    for (size_t i = 0; i < cnt; i++) assert_int_equal(keep[i], fk[i]);
+    snprintf(name, sizeof name, "%s.masked", c);
+    const int32_t *fm = fixture_get_i32(f, name, &cnt);
+    assert_non_null(fm), assert_int_equal(cnt, (size_t)n * T);
+    for (size_t i = 0; i < cnt; i++) assert_int_equal(masked[i], fm[i]);
+    /* the engine, its registry filled from the fixture: same names, same shapes */
+    m2pt_params p;
+    m2pt_blocks enc;
+    m2pt_params_reset(&p);
+    assert_int_equal(m2pt_blocks_register(&enc, &bc, &p), 0);
+    char err[256];
+    m2pt_mae *a = m2pt_mae_create(&cfg, &spec, &enc, T, &p, err, sizeof err);
+    if (!a) fail_msg("%s", err);
+    assert_int_equal(m2pt_params_alloc(&p), 0);
+    assert_int_equal(m2pt_mae_alloc(a, n), 0);
+    int in_fixture = 0;
+    for (int i = 0; i < fixture_count(f); i++) {
+        const char *fn = fixture_at(f, i)->name;
+        in_fixture += strncmp(fn, c, strlen(c)) == 0 && strncmp(fn + strlen(c), ".param.", 7) == 0;
+    }
+    assert_int_equal(in_fixture, p.n);
+    for (int i = 0; i < p.n; i++)
+        memcpy(m2pt_param(&p, i), fx_f32(f, c, "param.", p.t[i].name, p.t[i].numel), p.t[i].numel * sizeof(float));
+    const float *tokens = fx_f32(f, c, "input.", "tokens", (size_t)n * T * D);
+    const float *target = fx_f32(f, c, "input.", "target", (size_t)n * L * spec.target_floats);
+    const float *weight = fx_f32(f, c, "input.", "weight", (size_t)n * L);
+    const float *pos = fx_f32(f, c, "input.", "pos", (size_t)n * L * (pf > 0 ? pf : 1));
+    const float loss = m2pt_mae_forward(a, tokens, target, weight, pf > 0 ? pos : NULL, n, seed);
+    m2pt_params_zero_grads(&p);
+    const float *dx = m2pt_mae_backward(a);
+    const double e_loss = rel_err(&loss, fx_f32(f, c, "out.", "loss", 1), 1);
+    double worst = rel_err(dx, fx_f32(f, c, "grad.", "tokens", (size_t)n * T * D), (size_t)n * T * D);
+    const char *worst_at = "tokens";
+    for (int i = 0; i < p.n; i++) {
+        const double e = rel_err(m2pt_grad(&p, i), fx_f32(f, c, "grad.", p.t[i].name, p.t[i].numel), p.t[i].numel);
+        if (e > TOL_PARITY_GRAD) printf("  %s: grad.%s error %.2e\n", c, p.t[i].name, e);
+        if (e > worst) worst = e, worst_at = p.t[i].name;
+    }
+    printf("  torch parity %-8s loss %.6f err %.2e (tol 1e-5); %d gradients, worst err %.2e at %s (tol 1e-4)\n", c,
+           (double)loss, e_loss, p.n + 1, worst, worst_at);
+    assert_true(e_loss <= 1e-5);
+    assert_true(worst <= TOL_PARITY_GRAD);
+    m2pt_mae_free(a);
+    m2pt_blocks_free(&enc);
+    m2pt_params_free(&p);
+    free(keep), free(masked);
+}
+
+static void test_torch_parity(void **state) {
+    (void)state;
+    fixture *f = fixture_load("mae.bin");
+    assert_non_null(f);
+    parity_case(f, "mse");
+    parity_case(f, "chamfer");
+    parity_case(f, "ce");
+    fixture_free(f);
+}
+
 static int reset_toy(void **state) {
     (void)state;
     g_toy = (toy_cfg){M2PT_RECON_MSE, 1, 1, 16, 6, 0};
@@ -833,6 +947,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_bit_identical_rerun, reset_toy),
         cmocka_unit_test_setup(test_save_and_load_pretrained, reset_toy),
         cmocka_unit_test_setup(test_bad_class_target, reset_toy),
+        cmocka_unit_test_setup(test_torch_parity, reset_toy),
     };
     int failed = cmocka_run_group_tests_name("mae", tests, NULL, NULL);
     char cmd[300];
