@@ -203,8 +203,29 @@ static void test_mae_grid(void **state) {
     e2e_expect_contains(&ft, ft.out, "tokenizer and blocks from the pretrained checkpoint");
     e2e_expect_contains(&ft, ft.out, "test accuracy: ");
 
+    /* A scratch baseline first run by an experiment without target.pretrain (a database shared
+     * by studies): its config leaves the key out at its default, and compare still calls its
+     * group "none", not "-" */
+    char plain[400], db3[400];
+    e2e_path(plain, sizeof plain, e, "plain.yaml");
+    e2e_path(db3, sizeof db3, e, "third.db");
+    FILE *pf = fopen(plain, "w");
+    assert_non_null(pf);
+    fprintf(pf, "name: plain-tiny\nseed: 0\nmodel: {dim: 16, depth: 1, heads: 2, mlp_ratio: 2}\n"
+                "train: {epochs: 2, batch: 32}\ntarget:\n  modality: image\n"
+                "  data: {train_size: 128, val_size: 64, test_size: 200}\npathway: {name: baseline}\n");
+    fclose(pf);
+    e2e_result p1 = e2e_run(e, "run", plain, "--db", db3, "--cache", cache, "--threads", "1", NULL);
+    e2e_expect_rc(&p1, 0);
+    e2e_result p2 = e2e_run(e, "run", file, "--db", db3, "--cache", cache, "--threads", "1", NULL);
+    e2e_expect_rc(&p2, 0);
+    e2e_expect_contains(&p2, p2.out, "done before, skipped"); /* the shared scratch baseline */
+    e2e_result cmp = e2e_run(e, "compare", "mae-tiny", "--db", db3, NULL);
+    e2e_expect_rc(&cmp, 0);
+    assert_int_equal(e2e_count(cmp.out, " none "), 1);
+
     e2e_free(&d), e2e_free(&r), e2e_free(&ls), e2e_free(&show), e2e_free(&rep), e2e_free(&again), e2e_free(&f);
-    e2e_free(&m), e2e_free(&ft);
+    e2e_free(&m), e2e_free(&ft), e2e_free(&p1), e2e_free(&p2), e2e_free(&cmp);
     e->passed = 1;
 }
 

@@ -319,6 +319,14 @@ static int default_axes(sqlite3 *db, int64_t exp, m2pt_compare *c, char *err, si
     return r;
 }
 
+/* Keys that a resolved configuration leaves out at their default, so that the cells from before
+ * they existed keep their hash (exp_cells.c): a run without them ran with the default. */
+static const char *omitted_default(const char *key, const run_row *r) {
+    if (!strcmp(key, "target.pretrain")) return "none";
+    if (!strcmp(key, "auxiliary.objective") && r->aux) return "supervised";
+    return NULL;
+}
+
 static int fetch_axis_values(sqlite3 *db, const m2pt_compare *c, run_list *l, char *err, size_t n) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT value FROM params WHERE run_id = ?1 AND key = ?2", -1, &st, NULL) != SQLITE_OK)
@@ -347,6 +355,8 @@ static int fetch_axis_values(sqlite3 *db, const m2pt_compare *c, run_list *l, ch
                 if (s == SQLITE_ROW) r->ax[k] = dup_or_null(sqlite3_column_text(st, 0), &oom);
                 else if (s != SQLITE_DONE) rc = dberr(db, err, n, "reading the params");
             }
+            const char *def = r->ax[k] || rc ? NULL : omitted_default(c->axes[k], r);
+            if (def) r->ax[k] = dup_or_null((const unsigned char *)def, &oom);
         }
     }
     sqlite3_finalize(st);
