@@ -787,8 +787,9 @@ static void test_messages(void **state) {
 /* ---------------------------------------------------------------- masked-autoencoder pretraining */
 
 /* The cell hashes of experiments/controls.yaml as recorded in the store of its real run:
- * `sqlite3 /work/main/results/controls.db "SELECT cell_hash FROM runs ORDER BY cell_hash"` (40
- * runs, git 1ade64b, before MAE existed). The supervised cells must keep them byte for byte. */
+ * `sqlite3 results/studies.db "SELECT cell_hash FROM results WHERE experiment = 'controls' ORDER
+ * BY cell_hash"` (40 runs, run at git 1ade64b, before MAE existed; they were in results/controls.db
+ * then). The supervised cells must keep them byte for byte. */
 static const char *const controls_hashes[] = {
     "03be8cfdb59e716c", "0591d5ba048c2588", "097445c9fc055cd4", "0ddeb07f0ffd78a8", "0e8e3ad1b84b784e",
     "12eb35c60b43200f", "35524b0fd2a375ed", "3f1f0e9d8cc43cb1", "43505cb043d1fa1f", "4de0128cd767c55f",

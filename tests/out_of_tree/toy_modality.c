@@ -33,7 +33,7 @@
 #define TOY_PI 3.14159265358979323846
 #define TOY_MAX_SAMPLES 1000000L
 #define TOY_MAX_FLOATS (1L << 27) /* all three splits together: 512 MiB of floats */
-#define TOY_NAME_LEN 16
+#define TOY_NAME_LEN 24 /* "class" + any int + NUL: -O1 builds check that it fits */
 #define TOY_STREAM 0x746f792d64617461ull /* "toy-data": this plugin's random streams */
 
 typedef struct {
