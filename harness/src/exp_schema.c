@@ -11,65 +11,65 @@
 #include "exp_internal.h"
 
 #define TRAIN_ENTRIES(E0, P, FL)                                                                 \
-    [E0 + TR_EPOCHS] = {P "epochs", S_INT, 1, 100000, FL, 10, NULL},                             \
-    [E0 + TR_BATCH] = {P "batch", S_INT, 1, 1048576, FL, 128, NULL},                             \
-    [E0 + TR_LR] = {P "lr", S_FLOAT, 0, 10, F_MIN_OPEN | (FL), 1.0e-3, NULL},                    \
-    [E0 + TR_MIN_LR] = {P "min_lr", S_FLOAT, 0, 10, FL, 1.0e-5, NULL},                           \
-    [E0 + TR_WEIGHT_DECAY] = {P "weight_decay", S_FLOAT, 0, 10, FL, 0.05, NULL},                 \
-    [E0 + TR_WARMUP] = {P "warmup_epochs", S_FLOAT, 0, 100000, FL, 1, NULL},                     \
-    [E0 + TR_CLIP] = {P "clip", S_FLOAT, 0, 1e6, FL, 1.0, NULL},                                 \
-    [E0 + TR_LABEL_SMOOTHING] = {P "label_smoothing", S_FLOAT, 0, 1, F_MAX_OPEN | (FL), 0.1, NULL}, \
-    [E0 + TR_AUGMENT] = {P "augment", S_BOOL, 0, 1, FL, 1, NULL}
+    [E0 + TR_EPOCHS] = {P "epochs", S_INT, 1, 100000, FL, 10, NULL, NULL},                             \
+    [E0 + TR_BATCH] = {P "batch", S_INT, 1, 1048576, FL, 128, NULL, NULL},                             \
+    [E0 + TR_LR] = {P "lr", S_FLOAT, 0, 10, F_MIN_OPEN | (FL), 1.0e-3, NULL, NULL},                    \
+    [E0 + TR_MIN_LR] = {P "min_lr", S_FLOAT, 0, 10, FL, 1.0e-5, NULL, NULL},                           \
+    [E0 + TR_WEIGHT_DECAY] = {P "weight_decay", S_FLOAT, 0, 10, FL, 0.05, NULL, NULL},                 \
+    [E0 + TR_WARMUP] = {P "warmup_epochs", S_FLOAT, 0, 100000, FL, 1, NULL, NULL},                     \
+    [E0 + TR_CLIP] = {P "clip", S_FLOAT, 0, 1e6, FL, 1.0, NULL, NULL},                                 \
+    [E0 + TR_LABEL_SMOOTHING] = {P "label_smoothing", S_FLOAT, 0, 1, F_MAX_OPEN | (FL), 0.1, NULL, NULL}, \
+    [E0 + TR_AUGMENT] = {P "augment", S_BOOL, 0, 1, FL, 1, NULL, NULL}
 
 static const char *const objectives[] = {"supervised", "mae", NULL};
 static const char *const pretrains[] = {"none", "mae", NULL};
 
 const s_entry exp_schema[E_COUNT] = {
-    [E_NAME] = {"name", S_NAME, 0, 0, 0, 0, NULL},
-    [E_DESCRIPTION] = {"description", S_STR, 0, 0, 0, 0, ""},
-    [E_EXTENDS] = {"extends", S_SPECIAL, 0, 0, 0, 0, NULL},
-    [E_BASE] = {"base", S_SPECIAL, 0, 0, 0, 0, NULL},
-    [E_SEED] = {"seed", S_INT, 0, (double)INT64_MAX, 0, 0, NULL},
-    [E_GRID] = {"grid", S_SPECIAL, 0, 0, 0, 0, NULL},
-    [E_ZIP] = {"zip", S_SPECIAL, 0, 0, 0, 0, NULL},
-    [E_MODEL] = {"model", S_SECTION, 0, 0, 0, 0, NULL},
-    [E_DIM] = {"model.dim", S_INT, 1, 8192, 0, 64, NULL},
-    [E_DEPTH] = {"model.depth", S_INT, 1, 256, 0, 4, NULL},
-    [E_HEADS] = {"model.heads", S_INT, 1, 256, 0, 4, NULL},
-    [E_MLP_RATIO] = {"model.mlp_ratio", S_INT, 1, 64, 0, 4, NULL},
-    [E_TRAIN] = {"train", S_SECTION, 0, 0, 0, 0, NULL},
+    [E_NAME] = {"name", S_NAME, 0, 0, 0, 0, NULL, NULL},
+    [E_DESCRIPTION] = {"description", S_STR, 0, 0, 0, 0, "", NULL},
+    [E_EXTENDS] = {"extends", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
+    [E_BASE] = {"base", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
+    [E_SEED] = {"seed", S_INT, 0, (double)INT64_MAX, 0, 0, NULL, NULL},
+    [E_GRID] = {"grid", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
+    [E_ZIP] = {"zip", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
+    [E_MODEL] = {"model", S_SECTION, 0, 0, 0, 0, NULL, NULL},
+    [E_DIM] = {"model.dim", S_INT, 1, 8192, 0, 64, NULL, NULL},
+    [E_DEPTH] = {"model.depth", S_INT, 1, 256, 0, 4, NULL, NULL},
+    [E_HEADS] = {"model.heads", S_INT, 1, 256, 0, 4, NULL, NULL},
+    [E_MLP_RATIO] = {"model.mlp_ratio", S_INT, 1, 64, 0, 4, NULL, NULL},
+    [E_TRAIN] = {"train", S_SECTION, 0, 0, 0, 0, NULL, NULL},
     TRAIN_ENTRIES(E_TR0, "train.", 0),
-    [E_TARGET] = {"target", S_SECTION, 0, 0, 0, 0, NULL},
-    [E_T_MODALITY] = {"target.modality", S_NAME, 0, 0, 0, 0, NULL},
-    [E_T_DATA] = {"target.data", S_FREE, 0, 0, 0, 0, NULL},
-    [E_T_TRAIN] = {"target.train", S_SECTION, 0, 0, 0, 0, NULL},
+    [E_TARGET] = {"target", S_SECTION, 0, 0, 0, 0, NULL, NULL},
+    [E_T_MODALITY] = {"target.modality", S_NAME, 0, 0, 0, 0, NULL, NULL},
+    [E_T_DATA] = {"target.data", S_FREE, 0, 0, 0, 0, NULL, NULL},
+    [E_T_TRAIN] = {"target.train", S_SECTION, 0, 0, 0, 0, NULL, NULL},
     TRAIN_ENTRIES(E_TTR0, "target.train.", F_INHERIT),
-    [E_AUX] = {"auxiliary", S_SECTION, 0, 0, 0, 0, NULL},
-    [E_A_MODALITY] = {"auxiliary.modality", S_NAME, 0, 0, 0, 0, NULL},
-    [E_A_DATA] = {"auxiliary.data", S_FREE, 0, 0, 0, 0, NULL},
-    [E_A_TRAIN] = {"auxiliary.train", S_SECTION, 0, 0, 0, 0, NULL},
+    [E_AUX] = {"auxiliary", S_SECTION, 0, 0, 0, 0, NULL, NULL},
+    [E_A_MODALITY] = {"auxiliary.modality", S_NAME, 0, 0, 0, 0, NULL, NULL},
+    [E_A_DATA] = {"auxiliary.data", S_FREE, 0, 0, 0, 0, NULL, NULL},
+    [E_A_TRAIN] = {"auxiliary.train", S_SECTION, 0, 0, 0, 0, NULL, NULL},
     TRAIN_ENTRIES(E_ATR0, "auxiliary.train.", F_INHERIT),
-    [E_A_SEED] = {"auxiliary.seed", S_INT, 0, (double)INT64_MAX, F_INHERIT, 0, NULL},
-    [E_PATHWAY] = {"pathway", S_FREE, 0, 0, 0, 0, NULL},
-    [E_P_NAME] = {"pathway.name", S_NAME, 0, 0, 0, 0, "baseline"},
+    [E_A_SEED] = {"auxiliary.seed", S_INT, 0, (double)INT64_MAX, F_INHERIT, 0, NULL, NULL},
+    [E_PATHWAY] = {"pathway", S_FREE, 0, 0, 0, 0, NULL, NULL},
+    [E_P_NAME] = {"pathway.name", S_NAME, 0, 0, 0, 0, "baseline", NULL},
     [E_A_OBJECTIVE] = {"auxiliary.objective", S_NAME, 0, 0, 0, 0, "supervised", objectives},
     [E_T_PRETRAIN] = {"target.pretrain", S_NAME, 0, 0, 0, 0, "none", pretrains},
-    [E_MAE] = {"mae", S_SECTION, 0, 0, 0, 0, NULL},
-    [E_M_MASK_RATIO] = {"mae.mask_ratio", S_FLOAT, 0, 1, F_MIN_OPEN | F_MAX_OPEN, 0.75, NULL},
-    [E_M_DEC_DIM] = {"mae.decoder_dim", S_INT, 1, 8192, 0, 32, NULL},
-    [E_M_DEC_DEPTH] = {"mae.decoder_depth", S_INT, 1, 256, 0, 2, NULL},
-    [E_M_DEC_HEADS] = {"mae.decoder_heads", S_INT, 1, 256, 0, 2, NULL},
+    [E_MAE] = {"mae", S_SECTION, 0, 0, 0, 0, NULL, NULL},
+    [E_M_MASK_RATIO] = {"mae.mask_ratio", S_FLOAT, 0, 1, F_MIN_OPEN | F_MAX_OPEN, 0.75, NULL, NULL},
+    [E_M_DEC_DIM] = {"mae.decoder_dim", S_INT, 1, 8192, 0, 32, NULL, NULL},
+    [E_M_DEC_DEPTH] = {"mae.decoder_depth", S_INT, 1, 256, 0, 2, NULL, NULL},
+    [E_M_DEC_HEADS] = {"mae.decoder_heads", S_INT, 1, 256, 0, 2, NULL, NULL},
     /* the training of an MAE model: unset keys take the model's own train settings (see
      * exp_cells.c, mae_train); label_smoothing and augment are placeholders, never valid keys */
-    [E_M_TR0 + TR_EPOCHS] = {"mae.epochs", S_INT, 1, 100000, F_INHERIT, 10, NULL},
-    [E_M_TR0 + TR_BATCH] = {"mae.batch", S_INT, 1, 1048576, F_INHERIT, 128, NULL},
-    [E_M_TR0 + TR_LR] = {"mae.lr", S_FLOAT, 0, 10, F_MIN_OPEN | F_INHERIT, 1.0e-3, NULL},
-    [E_M_TR0 + TR_MIN_LR] = {"mae.min_lr", S_FLOAT, 0, 10, F_INHERIT, 1.0e-5, NULL},
-    [E_M_TR0 + TR_WEIGHT_DECAY] = {"mae.weight_decay", S_FLOAT, 0, 10, F_INHERIT, 0.05, NULL},
-    [E_M_TR0 + TR_WARMUP] = {"mae.warmup_epochs", S_FLOAT, 0, 100000, F_INHERIT, 1, NULL},
-    [E_M_TR0 + TR_CLIP] = {"mae.clip", S_FLOAT, 0, 1e6, F_INHERIT, 1.0, NULL},
-    [E_M_TR0 + TR_LABEL_SMOOTHING] = {"\001mae.label_smoothing", S_SPECIAL, 0, 0, 0, 0, NULL},
-    [E_M_TR0 + TR_AUGMENT] = {"\001mae.augment", S_SPECIAL, 0, 0, 0, 0, NULL},
+    [E_M_TR0 + TR_EPOCHS] = {"mae.epochs", S_INT, 1, 100000, F_INHERIT, 10, NULL, NULL},
+    [E_M_TR0 + TR_BATCH] = {"mae.batch", S_INT, 1, 1048576, F_INHERIT, 128, NULL, NULL},
+    [E_M_TR0 + TR_LR] = {"mae.lr", S_FLOAT, 0, 10, F_MIN_OPEN | F_INHERIT, 1.0e-3, NULL, NULL},
+    [E_M_TR0 + TR_MIN_LR] = {"mae.min_lr", S_FLOAT, 0, 10, F_INHERIT, 1.0e-5, NULL, NULL},
+    [E_M_TR0 + TR_WEIGHT_DECAY] = {"mae.weight_decay", S_FLOAT, 0, 10, F_INHERIT, 0.05, NULL, NULL},
+    [E_M_TR0 + TR_WARMUP] = {"mae.warmup_epochs", S_FLOAT, 0, 100000, F_INHERIT, 1, NULL, NULL},
+    [E_M_TR0 + TR_CLIP] = {"mae.clip", S_FLOAT, 0, 1e6, F_INHERIT, 1.0, NULL, NULL},
+    [E_M_TR0 + TR_LABEL_SMOOTHING] = {"\001mae.label_smoothing", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
+    [E_M_TR0 + TR_AUGMENT] = {"\001mae.augment", S_SPECIAL, 0, 0, 0, 0, NULL, NULL},
 };
 
 static const char *const ff_path[FF_N] = {"target.data", "auxiliary.data", "pathway"};
