@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "  --force         retrain cells that are already done\n"
             "  --cache DIR     checkpoint cache (default results/cache, or $M2PT_CACHE_DIR)\n"
             "  --threads N     total threads (default M2PT_THREADS, else all cores)\n"
-            "  --quiet         only errors and the last line\n"
+            "  --quiet         only errors (and the last line when some cell failed or was interrupted)\n"
             "  --allow-large   accept grids beyond %ld points\n"
             "  --shard K/N     run shard K of N: a deterministic 1/N of the cells, balanced by estimated\n"
             "                  cost, into its own database (default results/NAME.shard-K.db); shards\n"

@@ -101,6 +101,7 @@ int m2pt_model_open(m2pt_model *m, const m2pt_plugin *modality, m2pt_kv *mod_cfg
     const m2pt_host *host = m2pt_host_api();
     m2pt_ctx_init(&m->mod_ctx, modality->name, mod_cfg, mod_prefix, opt->seed, &m->params);
     m2pt_ctx_init(&m->path_ctx, pathway->name, path_cfg, path_prefix, opt->seed, &m->params);
+    m->mod_ctx.quiet = m->path_ctx.quiet = opt->quiet != 0;
     const m2pt_shape *sh = &opt->shape;
     if (sh->dim <= 0 || sh->depth <= 0 || sh->heads <= 0 || sh->mlp_ratio <= 0 || sh->dim % sh->heads)
         return fail(m, err, errlen, "%s", "model: dim, depth, heads, mlp_ratio must be positive and dim divisible by heads");

@@ -24,6 +24,7 @@ typedef struct {
      * pathway must be one that needs no auxiliary model (baseline); the modality must implement
      * ABI 1.1's recon_spec/recon_target, else open fails with a message saying so. */
     const m2pt_mae_config *mae;
+    int quiet; /* drop the plugins' info and debug log lines (warnings still print) */
 } m2pt_model_options;
 
 typedef struct {

@@ -374,7 +374,7 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
         goto out;
     m2pt_model_options mo = {.shape = cell->shape, .max_batch = cell->train.batch,
                              .label_smoothing = (float)cell->train.label_smoothing, .seed = cell->seed,
-                             .aux_path = aux_path, .mae = cell->mae ? &cell->mae_cfg : NULL};
+                             .aux_path = aux_path, .mae = cell->mae ? &cell->mae_cfg : NULL, .quiet = w->opt->quiet};
     if (m2pt_model_open(&m, mod.desc, &data, "data.", path.desc, &popts, "pathway.", &mo, err, sizeof err)) goto out;
     model_open = 1;
     c.m = &m;
