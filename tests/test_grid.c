@@ -45,6 +45,8 @@
 
 #include <cmocka.h>
 
+#include "support/proc.h"
+
 #include "blas.h"
 
 #define RUN_TIMEOUT 120.0  /* seconds for any one m2pt command (the machine may be loaded) */
@@ -360,111 +362,9 @@ static int exists(const char *path) {
 
 /* ================================================================ reading the database */
 
-/* First column of the first row as an integer (NULL reads as -1). 0 ok, -1 error or no row. */
-static int q_try(const char *db, long long *out, const char *sql, char *err, size_t errlen) {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", db, h ? sqlite3_errmsg(h) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(h, 10000);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", sql, sqlite3_errmsg(h));
-        goto out;
-    }
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        *out = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else {
-        snprintf(err, errlen, "%s: %s", sql, s == SQLITE_DONE ? "no row" : sqlite3_errmsg(h));
-    }
-out:
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return rc;
-}
-
-/* The integer a query returns; fails the test when it cannot be read. */
-#define qi(db, ...) qi_(__FILE__, __LINE__, db, __VA_ARGS__)
-static long long qi_(const char *file, int line, const char *db, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    long long v = 0;
-    char err[2048];
-    if (!sql || q_try(db, &v, sql, err, sizeof err)) {
-        print_error("query failed: %s\n", sql ? err : "out of memory");
-        sqlite3_free(sql);
-        _fail(file, line);
-    }
-    sqlite3_free(sql);
-    return v;
-}
-
-/* Fails unless the query returns `want`, naming the query. */
-#define expect_q(db, want, ...) expect_q_(__FILE__, __LINE__, db, want, __VA_ARGS__)
-static void expect_q_(const char *file, int line, const char *db, long long want, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    long long v = 0;
-    char err[2048];
-    if (!sql || q_try(db, &v, sql, err, sizeof err)) {
-        print_error("query failed: %s\n", sql ? err : "out of memory");
-        sqlite3_free(sql);
-        _fail(file, line);
-    }
-    if (v != want) {
-        print_error("%s\n  returned %lld, expected %lld\n", sql, v, want);
-        sqlite3_free(sql);
-        _fail(file, line);
-    }
-    sqlite3_free(sql);
-}
-
-/* All rows of a query as text ("a|b;c|d;"), for before/after comparisons. */
-static char *q_dump(const char *db, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *sql = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    assert_non_null(sql);
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = calloc(1, cap);
-    assert_non_null(buf);
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(h, 10000);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) {
-        print_error("%s: %s\n", sql, sqlite3_errmsg(h));
-        fail();
-    }
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            const unsigned char *t = sqlite3_column_text(st, i);
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "|" : "", t ? (const char *)t : "NULL");
-            if (len >= cap - 64) break;
-        }
-        len += (size_t)snprintf(buf + len, cap - len, ";\n");
-        if (len >= cap - 64) break;
-    }
-    assert_int_equal(s, SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    sqlite3_free(sql);
-    return buf;
-}
-
 /* The database's integrity check says "ok". */
 static void expect_integrity(const char *db) {
-    char *d = q_dump(db, "PRAGMA integrity_check");
+    char *d = t_qdump(db, "PRAGMA integrity_check");
     if (strcmp(d, "ok;\n")) {
         print_error("PRAGMA integrity_check: %s\n", d);
         free(d);
@@ -475,7 +375,7 @@ static void expect_integrity(const char *db) {
 
 /* No (run, key, step) is logged twice: no metrics of two attempts mixed. */
 static void expect_no_duplicate_metrics(const char *db) {
-    expect_q(db, 0,
+    t_expect_q(db, 0,
              "SELECT count(*) FROM (SELECT run_id, key, step FROM metrics GROUP BY run_id, key, step "
              "HAVING count(*) > 1)");
 }
@@ -485,7 +385,7 @@ static void expect_no_duplicate_metrics(const char *db) {
 /* Every artifact recorded in the database is a file of the recorded size that starts with the
  * checkpoint magic. Returns how many. */
 static int expect_artifacts_ok(const char *db) {
-    char *d = q_dump(db, "SELECT path, bytes FROM artifacts ORDER BY run_id");
+    char *d = t_qdump(db, "SELECT path, bytes FROM artifacts ORDER BY run_id");
     int n = 0;
     for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n")) {
         char path[1024];
@@ -590,7 +490,7 @@ static long long wait_for_training(env_t *e, result *r) {
     char err[2048];
     long long id;
     for (;;) {
-        if (exists(e->db) && q_try(e->db, &id, sql, err, sizeof err) == 0) return id;
+        if (exists(e->db) && t_qtry(e->db, &id, sql, err, sizeof err) == 0) return id;
         if (try_reap(r)) {
             print_error("m2pt exited (status %d) before a target cell could be caught in training\n", r->rc);
             show(r);
@@ -664,36 +564,36 @@ static void test_grid_zip_counts(void **state) {
     expect_contains(&r, r.out, "grid-expand: 8 target cells, 2 auxiliary cells");
     expect_contains(&r, r.out, "all cells done");
     assert_int_equal(count_of(r.out, "auxiliary model: image"), 2); /* each auxiliary model trained once */
-    expect_q(e->db, 8, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND role = 'target'");
-    expect_q(e->db, 2, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND role = 'auxiliary'");
-    expect_q(e->db, 10, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND status = 'done'");
-    expect_q(e->db, 10, "SELECT count(*) FROM runs");
-    expect_q(e->db, 10, "SELECT count(*) FROM runs WHERE attempt = 1");
-    expect_q(e->db, 10, "SELECT count(*) FROM summary");
+    t_expect_q(e->db, 8, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND role = 'target'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND role = 'auxiliary'");
+    t_expect_q(e->db, 10, "SELECT count(*) FROM results WHERE experiment = 'grid-expand' AND status = 'done'");
+    t_expect_q(e->db, 10, "SELECT count(*) FROM runs");
+    t_expect_q(e->db, 10, "SELECT count(*) FROM runs WHERE attempt = 1");
+    t_expect_q(e->db, 10, "SELECT count(*) FROM summary");
     for (int k = 0; k < naux; k++) {
-        expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE cell_hash = %Q AND role = 'auxiliary' AND status = 'done'",
+        t_expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE cell_hash = %Q AND role = 'auxiliary' AND status = 'done'",
                  aux[k].hash);
-        expect_q(e->db, aux[k].epochs,
+        t_expect_q(e->db, aux[k].epochs,
                  "SELECT p.num FROM params p JOIN runs r ON r.id = p.run_id WHERE r.cell_hash = %Q AND p.key = "
                  "'train.epochs'",
                  aux[k].hash);
     }
     for (int i = 0; i < ntgt; i++) {
-        expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE cell_hash = %Q AND role = 'target' AND status = 'done'",
+        t_expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE cell_hash = %Q AND role = 'target' AND status = 'done'",
                  tgt[i].hash);
         if (!strcmp(tgt[i].aux, "-"))
-            expect_q(e->db, 1, "SELECT aux_run_id IS NULL AND aux_modality IS NULL FROM runs WHERE cell_hash = %Q",
+            t_expect_q(e->db, 1, "SELECT aux_run_id IS NULL AND aux_modality IS NULL FROM runs WHERE cell_hash = %Q",
                      tgt[i].hash);
         else
-            expect_q(e->db, 1,
+            t_expect_q(e->db, 1,
                      "SELECT t.aux_run_id = a.id AND t.pathway = 'reparam' AND t.aux_modality = 'image' FROM runs t, "
                      "runs a WHERE t.cell_hash = %Q AND a.cell_hash = %Q",
                      tgt[i].hash, tgt[i].aux);
     }
     /* pathways as the dry run said: 2 baseline, 2 noaux, 4 reparam */
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'baseline'");
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'noaux'");
-    expect_q(e->db, 4, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'reparam'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'baseline'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'noaux'");
+    t_expect_q(e->db, 4, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'reparam'");
     assert_int_equal(expect_artifacts_ok(e->db), 10);
     result_free(&d), result_free(&s), result_free(&z), result_free(&r);
     e->passed = 1;
@@ -713,13 +613,13 @@ static void test_shared_aux(void **state) {
     expect_rc(&r, 0);
     expect_contains(&r, r.out, "grid-tiny: 2 target cells, 1 auxiliary cells");
     assert_int_equal(count_of(r.out, "auxiliary model: image"), 1);
-    expect_q(e->db, 2,
+    t_expect_q(e->db, 2,
              "SELECT count(*) FROM results WHERE experiment = 'grid-tiny' AND role = 'target' AND status = 'done'");
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 1,
              "SELECT count(*) FROM results WHERE experiment = 'grid-tiny' AND role = 'auxiliary' AND status = 'done'");
-    long long aux_id = qi(e->db, "SELECT id FROM runs WHERE role = 'auxiliary'");
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND aux_run_id = %lld", aux_id);
-    char *aux_hash = q_dump(e->db, "SELECT cell_hash FROM runs WHERE role = 'auxiliary'");
+    long long aux_id = t_qi(e->db, "SELECT id FROM runs WHERE role = 'auxiliary'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE role = 'target' AND aux_run_id = %lld", aux_id);
+    char *aux_hash = t_qdump(e->db, "SELECT cell_hash FROM runs WHERE role = 'auxiliary'");
     aux_hash[16] = '\0';
     /* its checkpoint exists once in the cache */
     char ckpt[700];
@@ -727,9 +627,9 @@ static void test_shared_aux(void **state) {
     assert_int_equal(count_files(auxdir, ".ckpt"), 1);
     struct stat st0, st1;
     assert_int_equal(stat(ckpt, &st0), 0);
-    expect_q(e->db, 1, "SELECT path = %Q FROM artifacts WHERE run_id = %lld", ckpt, aux_id);
+    t_expect_q(e->db, 1, "SELECT path = %Q FROM artifacts WHERE run_id = %lld", ckpt, aux_id);
     long long aux_acc =
-        qi(e->db, "SELECT CAST(round(test_acc * 1e6) AS INTEGER) FROM summary WHERE run_id = %lld", aux_id);
+        t_qi(e->db, "SELECT CAST(round(test_acc * 1e6) AS INTEGER) FROM summary WHERE run_id = %lld", aux_id);
 
     /* another experiment needing the same auxiliary model, into another database: reused from
      * the cache, recorded as done there, not trained */
@@ -743,13 +643,13 @@ static void test_shared_aux(void **state) {
     assert_true(st0.st_ino == st1.st_ino && st0.st_mtim.tv_sec == st1.st_mtim.tv_sec &&
                 st0.st_mtim.tv_nsec == st1.st_mtim.tv_nsec && st0.st_size == st1.st_size);
     assert_int_equal(count_files(auxdir, ".ckpt"), 1);
-    expect_q(db2, 1,
+    t_expect_q(db2, 1,
              "SELECT count(*) FROM results WHERE experiment = 'grid-tiny-reuse' AND role = 'auxiliary' AND status = "
              "'done' AND cell_hash = %Q AND attempt = 1",
              aux_hash);
-    long long aux2 = qi(db2, "SELECT id FROM runs WHERE cell_hash = %Q", aux_hash);
-    expect_q(db2, 1, "SELECT count(*) FROM runs WHERE role = 'target' AND status = 'done' AND aux_run_id = %lld", aux2);
-    expect_q(db2, 1, "SELECT path = %Q FROM artifacts WHERE run_id = %lld", ckpt, aux2);
+    long long aux2 = t_qi(db2, "SELECT id FROM runs WHERE cell_hash = %Q", aux_hash);
+    t_expect_q(db2, 1, "SELECT count(*) FROM runs WHERE role = 'target' AND status = 'done' AND aux_run_id = %lld", aux2);
+    t_expect_q(db2, 1, "SELECT path = %Q FROM artifacts WHERE run_id = %lld", ckpt, aux2);
 
     /* the same experiment into the first database: the auxiliary run done there serves it, and
      * belongs to this experiment too (a run shared by two experiments has two rows) */
@@ -758,20 +658,20 @@ static void test_shared_aux(void **state) {
     assert_int_equal(count_of(s.out, "auxiliary model: image"), 0);
     assert_int_equal(stat(ckpt, &st1), 0);
     assert_true(st0.st_mtim.tv_sec == st1.st_mtim.tv_sec && st0.st_mtim.tv_nsec == st1.st_mtim.tv_nsec);
-    expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'auxiliary'");
-    expect_q(e->db, 1, "SELECT attempt FROM runs WHERE id = %lld", aux_id);
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'auxiliary'");
+    t_expect_q(e->db, 1, "SELECT attempt FROM runs WHERE id = %lld", aux_id);
+    t_expect_q(e->db, 1,
              "SELECT count(*) FROM results WHERE experiment = 'grid-tiny-reuse' AND role = 'target' AND status = "
              "'done' AND aux_run_id = %lld",
              aux_id);
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 1,
              "SELECT count(*) FROM results WHERE experiment = 'grid-tiny-reuse' AND role = 'auxiliary' AND "
              "run_id = %lld",
              aux_id);
     /* the imported auxiliary run's summary is the one saved in its checkpoint */
-    expect_q(db2, aux_acc, "SELECT CAST(round(test_acc * 1e6) AS INTEGER) FROM summary WHERE run_id = %lld", aux2);
-    expect_q(db2, 1, "SELECT epochs_done FROM summary WHERE run_id = %lld", aux2);
-    expect_q(db2, qi(e->db, "SELECT params_trainable FROM summary WHERE run_id = %lld", aux_id),
+    t_expect_q(db2, aux_acc, "SELECT CAST(round(test_acc * 1e6) AS INTEGER) FROM summary WHERE run_id = %lld", aux2);
+    t_expect_q(db2, 1, "SELECT epochs_done FROM summary WHERE run_id = %lld", aux2);
+    t_expect_q(db2, t_qi(e->db, "SELECT params_trainable FROM summary WHERE run_id = %lld", aux_id),
              "SELECT params_trainable FROM summary WHERE run_id = %lld", aux2);
     free(aux_hash);
     result_free(&r), result_free(&o), result_free(&s);
@@ -788,11 +688,11 @@ static void test_rerun_nothing(void **state) {
     expect_rc(&r, 0);
     const char *runs_sql = "SELECT id, cell_hash, role, status, attempt, started, finished, pid FROM runs ORDER BY id";
     const char *files_sql = "SELECT a.path, a.bytes, a.checksum FROM artifacts a ORDER BY run_id";
-    char *runs0 = q_dump(e->db, runs_sql), *files0 = q_dump(e->db, files_sql);
-    long long metrics0 = qi(e->db, "SELECT count(*) FROM metrics"), params0 = qi(e->db, "SELECT count(*) FROM params");
-    expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done'");
+    char *runs0 = t_qdump(e->db, runs_sql), *files0 = t_qdump(e->db, files_sql);
+    long long metrics0 = t_qi(e->db, "SELECT count(*) FROM metrics"), params0 = t_qi(e->db, "SELECT count(*) FROM params");
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done'");
     struct stat t0, t1;
-    char *first_target = q_dump(e->db, "SELECT path FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.role = "
+    char *first_target = t_qdump(e->db, "SELECT path FROM artifacts a JOIN runs r ON r.id = a.run_id WHERE r.role = "
                                        "'target' ORDER BY r.id LIMIT 1");
     first_target[strcspn(first_target, ";")] = '\0';
     assert_int_equal(stat(first_target, &t0), 0);
@@ -805,11 +705,11 @@ static void test_rerun_nothing(void **state) {
     assert_int_equal(count_of(again.out, "epoch "), 0);               /* nothing trained */
     assert_int_equal(count_of(again.out, "auxiliary model: "), 0);
     assert_int_equal(count_of(again.out, "reused"), 0);
-    char *runs1 = q_dump(e->db, runs_sql), *files1 = q_dump(e->db, files_sql);
+    char *runs1 = t_qdump(e->db, runs_sql), *files1 = t_qdump(e->db, files_sql);
     assert_string_equal(runs1, runs0);  /* same status, attempt, times, pid */
     assert_string_equal(files1, files0);
-    expect_q(e->db, metrics0, "SELECT count(*) FROM metrics");
-    expect_q(e->db, params0, "SELECT count(*) FROM params");
+    t_expect_q(e->db, metrics0, "SELECT count(*) FROM metrics");
+    t_expect_q(e->db, params0, "SELECT count(*) FROM params");
     assert_int_equal(stat(first_target, &t1), 0);
     assert_true(t0.st_mtim.tv_sec == t1.st_mtim.tv_sec && t0.st_mtim.tv_nsec == t1.st_mtim.tv_nsec);
     free(runs0), free(runs1), free(files0), free(files1), free(first_target);
@@ -833,12 +733,12 @@ static void test_kill9_resume(void **state) {
 
     /* the killed run: still 'running' (stale), nothing of it counted as done; the file is intact */
     expect_integrity(e->db);
-    expect_q(e->db, 1, "SELECT status = 'running' AND attempt = 1 AND finished IS NULL FROM runs WHERE id = %lld", id);
-    expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", id);
-    expect_q(e->db, 0, "SELECT count(*) FROM artifacts WHERE run_id = %lld", id);
-    expect_q(e->db, 1, "SELECT test_acc IS NULL FROM results WHERE run_id = %lld", id);
-    expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'done'");
-    char *hash = q_dump(e->db, "SELECT cell_hash FROM runs WHERE id = %lld", id);
+    t_expect_q(e->db, 1, "SELECT status = 'running' AND attempt = 1 AND finished IS NULL FROM runs WHERE id = %lld", id);
+    t_expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", id);
+    t_expect_q(e->db, 0, "SELECT count(*) FROM artifacts WHERE run_id = %lld", id);
+    t_expect_q(e->db, 1, "SELECT test_acc IS NULL FROM results WHERE run_id = %lld", id);
+    t_expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'done'");
+    char *hash = t_qdump(e->db, "SELECT cell_hash FROM runs WHERE id = %lld", id);
     hash[16] = '\0';
     result ls = run(e, "ls", "--db", e->db, NULL);
     expect_rc(&ls, 0);
@@ -859,23 +759,23 @@ static void test_kill9_resume(void **state) {
     expect_contains(&again, again.out, "all cells done");
     assert_int_equal(count_lines_with(again.out, hash, "done: test acc"), 1); /* trained again, once */
     assert_int_equal(count_of(again.out, "auxiliary model: "), 0);         /* the auxiliary is not */
-    expect_q(e->db, 3, "SELECT count(*) FROM runs");
-    expect_q(e->db, 0, "SELECT count(*) FROM (SELECT cell_hash FROM runs GROUP BY cell_hash HAVING count(*) > 1)");
-    expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done' AND finished IS NOT NULL AND error IS NULL");
-    expect_q(e->db, 2, "SELECT attempt FROM runs WHERE id = %lld", id);
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND attempt = 1", id);
-    expect_q(e->db, 3, "SELECT count(*) FROM summary");
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs");
+    t_expect_q(e->db, 0, "SELECT count(*) FROM (SELECT cell_hash FROM runs GROUP BY cell_hash HAVING count(*) > 1)");
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done' AND finished IS NOT NULL AND error IS NULL");
+    t_expect_q(e->db, 2, "SELECT attempt FROM runs WHERE id = %lld", id);
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND attempt = 1", id);
+    t_expect_q(e->db, 3, "SELECT count(*) FROM summary");
     expect_no_duplicate_metrics(e->db);
     /* exactly one attempt's metrics: 5 epochs of 512 / 32 = 16 steps */
-    expect_q(e->db, 80, "SELECT count(*) FROM metrics WHERE run_id = %lld AND key = 'train_loss_step'", id);
-    expect_q(e->db, 5, "SELECT count(*) FROM epochs WHERE run_id = %lld", id);
-    expect_q(e->db, 5, "SELECT max(epochs_done) FROM results WHERE run_id = %lld", id);
+    t_expect_q(e->db, 80, "SELECT count(*) FROM metrics WHERE run_id = %lld AND key = 'train_loss_step'", id);
+    t_expect_q(e->db, 5, "SELECT count(*) FROM epochs WHERE run_id = %lld", id);
+    t_expect_q(e->db, 5, "SELECT max(epochs_done) FROM results WHERE run_id = %lld", id);
     expect_integrity(e->db);
     assert_int_equal(expect_artifacts_ok(e->db), 3);
     expect_no_temp_files(e);
     assert_false(exists(tmp));
     /* the restarted run's checkpoint loads and evaluates */
-    char *ckpt = q_dump(e->db, "SELECT path FROM artifacts WHERE run_id = %lld", id);
+    char *ckpt = t_qdump(e->db, "SELECT path FROM artifacts WHERE run_id = %lld", id);
     ckpt[strcspn(ckpt, ";")] = '\0';
     result ev = run(e, "eval", ckpt, NULL);
     expect_rc(&ev, 0);
@@ -898,7 +798,7 @@ static void test_jobs_with_reader(void **state) {
     long long v = 0;
     double t0 = now();
     int done = 0;
-    while (!(exists(e->db) && !q_try(e->db, &v, "SELECT count(*) FROM experiments WHERE name = 'grid-jobs'", err,
+    while (!(exists(e->db) && !t_qtry(e->db, &v, "SELECT count(*) FROM experiments WHERE name = 'grid-jobs'", err,
                                      sizeof err) && v == 1)) {
         if ((done = try_reap(&r))) break;
         assert_true(now() - t0 < RUN_TIMEOUT);
@@ -915,7 +815,7 @@ static void test_jobs_with_reader(void **state) {
         result c = run(e, "compare", "grid-jobs", "--db", e->db, NULL);
         expect_rc(&c, 0);
         result_free(&q), result_free(&c);
-        if (!q_try(e->db, &v, "SELECT count(*) FROM runs WHERE status = 'running'", err, sizeof err) && v > max_running)
+        if (!t_qtry(e->db, &v, "SELECT count(*) FROM runs WHERE status = 'running'", err, sizeof err) && v > max_running)
             max_running = v;
         if ((done = try_reap(&r))) break;
         reads_during++;
@@ -936,21 +836,21 @@ static void test_jobs_with_reader(void **state) {
     expect_contains(&r, r.out, "all cells done");
     /* every cell done exactly once: 6 trainings in the output, one attempt each */
     assert_int_equal(count_of(r.out, "done: test acc"), 6);
-    expect_q(e->db, 6, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
-    expect_q(e->db, 6, "SELECT count(*) FROM runs");
-    expect_q(e->db, 4, "SELECT count(*) FROM results WHERE experiment = 'grid-jobs' AND role = 'target'");
-    expect_q(e->db, 2, "SELECT count(*) FROM results WHERE experiment = 'grid-jobs' AND role = 'auxiliary'");
-    expect_q(e->db, 4, "SELECT count(*) FROM runs t JOIN runs a ON a.id = t.aux_run_id AND a.seed = t.seed "
+    t_expect_q(e->db, 6, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
+    t_expect_q(e->db, 6, "SELECT count(*) FROM runs");
+    t_expect_q(e->db, 4, "SELECT count(*) FROM results WHERE experiment = 'grid-jobs' AND role = 'target'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM results WHERE experiment = 'grid-jobs' AND role = 'auxiliary'");
+    t_expect_q(e->db, 4, "SELECT count(*) FROM runs t JOIN runs a ON a.id = t.aux_run_id AND a.seed = t.seed "
                        "WHERE t.role = 'target'");
     expect_no_duplicate_metrics(e->db);
     /* 2 epochs of 256 / 32 = 8 steps: 16 losses per target run, each logged once */
-    expect_q(e->db, 4, "SELECT count(*) FROM (SELECT run_id FROM metrics WHERE key = 'train_loss_step' GROUP BY run_id "
+    t_expect_q(e->db, 4, "SELECT count(*) FROM (SELECT run_id FROM metrics WHERE key = 'train_loss_step' GROUP BY run_id "
                        "HAVING count(*) = 16)");
     /* two workers trained target cells at the same time */
     assert_true(count_lines_with(r.out, "[w0]", "done: test acc") >= 1);
     assert_true(count_lines_with(r.out, "[w1]", "done: test acc") >= 1);
-    expect_q(e->db, 2, "SELECT count(DISTINCT pid) FROM runs WHERE role = 'target'");
-    assert_true(qi(e->db, "SELECT count(*) FROM runs a JOIN runs b ON a.id < b.id WHERE a.role = 'target' AND "
+    t_expect_q(e->db, 2, "SELECT count(DISTINCT pid) FROM runs WHERE role = 'target'");
+    assert_true(t_qi(e->db, "SELECT count(*) FROM runs a JOIN runs b ON a.id < b.id WHERE a.role = 'target' AND "
                           "b.role = 'target' AND a.started < b.finished AND b.started < a.finished") >= 1);
     char auxdir[512];
     path_of(auxdir, sizeof auxdir, e->cache, "aux");
@@ -976,21 +876,21 @@ static void test_sigint(void **state) {
     expect_rc(&r, 130);
     expect_contains(&r, r.out, "interrupted; run again to continue");
     expect_contains(&r, r.err, "interrupted: interrupted at epoch");
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 1,
              "SELECT status = 'interrupted' AND error LIKE 'interrupted at epoch %% of 5' AND finished IS NOT NULL "
              "FROM runs WHERE id = %lld",
              id);
-    expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", id);
-    expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE status = 'running'");
-    expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE role = 'target' AND status = 'done'"); /* stopped there */
+    t_expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", id);
+    t_expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE status = 'running'");
+    t_expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE role = 'target' AND status = 'done'"); /* stopped there */
     expect_integrity(e->db);
 
     result again = run(e, "run", file, "--db", e->db, "--cache", e->cache, "--threads", "1", NULL);
     expect_rc(&again, 0);
-    expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done' AND error IS NULL");
-    expect_q(e->db, 2, "SELECT attempt FROM runs WHERE id = %lld", id);
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND attempt = 1", id);
-    expect_q(e->db, 80, "SELECT count(*) FROM metrics WHERE run_id = %lld AND key = 'train_loss_step'", id);
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done' AND error IS NULL");
+    t_expect_q(e->db, 2, "SELECT attempt FROM runs WHERE id = %lld", id);
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND attempt = 1", id);
+    t_expect_q(e->db, 80, "SELECT count(*) FROM metrics WHERE run_id = %lld AND key = 'train_loss_step'", id);
     expect_no_duplicate_metrics(e->db);
     assert_int_equal(expect_artifacts_ok(e->db), 3);
     expect_no_temp_files(e);
@@ -1010,20 +910,20 @@ static void test_sigint_group_jobs(void **state) {
     reap(&r);
     expect_rc(&r, 130);
     expect_contains(&r, r.out, "interrupted; run again to continue");
-    expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE status IN ('running', 'failed')");
-    long long interrupted = qi(e->db, "SELECT count(*) FROM runs WHERE status = 'interrupted'");
+    t_expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE status IN ('running', 'failed')");
+    long long interrupted = t_qi(e->db, "SELECT count(*) FROM runs WHERE status = 'interrupted'");
     assert_true(interrupted >= 1);
-    expect_q(e->db, interrupted,
+    t_expect_q(e->db, interrupted,
              "SELECT count(*) FROM runs WHERE status = 'interrupted' AND error LIKE 'interrupted at epoch %%'");
     expect_integrity(e->db);
 
     result again = run(e, "run", file, "-j", "2", "--threads", "2", "--db", e->db, "--cache", e->cache, NULL);
     expect_rc(&again, 0);
-    expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done'");
-    expect_q(e->db, interrupted, "SELECT count(*) FROM runs WHERE attempt = 2");
-    expect_q(e->db, 3 - interrupted, "SELECT count(*) FROM runs WHERE attempt = 1");
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE status = 'done'");
+    t_expect_q(e->db, interrupted, "SELECT count(*) FROM runs WHERE attempt = 2");
+    t_expect_q(e->db, 3 - interrupted, "SELECT count(*) FROM runs WHERE attempt = 1");
     expect_no_duplicate_metrics(e->db);
-    expect_q(e->db, 2, "SELECT count(*) FROM (SELECT run_id FROM metrics WHERE key = 'train_loss_step' GROUP BY run_id "
+    t_expect_q(e->db, 2, "SELECT count(*) FROM (SELECT run_id FROM metrics WHERE key = 'train_loss_step' GROUP BY run_id "
                        "HAVING count(*) = 80)");
     assert_int_equal(expect_artifacts_ok(e->db), 3);
     expect_no_temp_files(e);
@@ -1041,22 +941,22 @@ static void test_failing_cell(void **state) {
     expect_rc(&r, 1);
     expect_contains(&r, r.out, "some cells failed");
     expect_contains(&r, r.err, "failed: gradient became"); /* the gradient goes first: step 8 */
-    expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE role = 'target'");
-    long long bad = qi(e->db, "SELECT run_id FROM params WHERE key = 'train.lr' AND num = 10");
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 3, "SELECT count(*) FROM runs WHERE role = 'target'");
+    long long bad = t_qi(e->db, "SELECT run_id FROM params WHERE key = 'train.lr' AND num = 10");
+    t_expect_q(e->db, 1,
              "SELECT status = 'failed' AND error LIKE 'gradient became %% at step %%' AND finished IS NOT NULL FROM runs "
              "WHERE id = %lld",
              bad);
-    char *err = q_dump(e->db, "SELECT error FROM runs WHERE status = 'failed'");
+    char *err = t_qdump(e->db, "SELECT error FROM runs WHERE status = 'failed'");
     printf("failed run: %s", err);
     assert_true(strstr(err, "NaN") || strstr(err, "infinite"));
     free(err);
     /* the cells before and after it are done; nothing is recorded as a result of the failed one */
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND status = 'done'", bad);
-    expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", bad);
-    expect_q(e->db, 0, "SELECT count(*) FROM artifacts WHERE run_id = %lld", bad);
-    expect_q(e->db, 1, "SELECT min(id) < %lld AND max(id) > %lld FROM runs", bad, bad); /* the middle cell */
-    char *hash = q_dump(e->db, "SELECT cell_hash FROM runs WHERE status = 'failed'");
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE id <> %lld AND status = 'done'", bad);
+    t_expect_q(e->db, 0, "SELECT count(*) FROM summary WHERE run_id = %lld", bad);
+    t_expect_q(e->db, 0, "SELECT count(*) FROM artifacts WHERE run_id = %lld", bad);
+    t_expect_q(e->db, 1, "SELECT min(id) < %lld AND max(id) > %lld FROM runs", bad, bad); /* the middle cell */
+    char *hash = t_qdump(e->db, "SELECT cell_hash FROM runs WHERE status = 'failed'");
     hash[16] = '\0';
     char ckpt[700];
     snprintf(ckpt, sizeof ckpt, "%s/runs/%s.ckpt", e->cache, hash);
@@ -1067,8 +967,8 @@ static void test_failing_cell(void **state) {
     result again = run(e, "run", file, "--db", e->db, "--cache", e->cache, "--threads", "1", NULL);
     expect_rc(&again, 1);
     assert_int_equal(count_of(again.out, "done before, skipped"), 2);
-    expect_q(e->db, 1, "SELECT status = 'failed' AND attempt = 2 FROM runs WHERE id = %lld", bad);
-    expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
+    t_expect_q(e->db, 1, "SELECT status = 'failed' AND attempt = 2 FROM runs WHERE id = %lld", bad);
+    t_expect_q(e->db, 2, "SELECT count(*) FROM runs WHERE status = 'done' AND attempt = 1");
     free(hash);
     result_free(&r), result_free(&again);
     e->passed = 1;
@@ -1083,13 +983,13 @@ static void test_failing_aux(void **state) {
     expect_contains(&r, r.out, "grid-fail-aux: 3 target cells, 1 auxiliary cells");
     expect_contains(&r, r.err, "failed: gradient became");
     assert_int_equal(count_of(r.err, "skipped: its auxiliary model"), 2);
-    expect_q(e->db, 1,
+    t_expect_q(e->db, 1,
              "SELECT count(*) FROM runs WHERE role = 'auxiliary' AND status = 'failed' AND error LIKE 'gradient became%%'");
-    expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'baseline' AND status = 'done'");
-    expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'reparam' AND status = 'done'");
+    t_expect_q(e->db, 1, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'baseline' AND status = 'done'");
+    t_expect_q(e->db, 0, "SELECT count(*) FROM runs WHERE role = 'target' AND pathway = 'reparam' AND status = 'done'");
     /* one `m2pt run` tries a failing auxiliary model once, not once more per cell that needs it */
     assert_int_equal(count_of(r.out, "auxiliary model: image"), 1);
-    expect_q(e->db, 1, "SELECT attempt FROM runs WHERE role = 'auxiliary'");
+    t_expect_q(e->db, 1, "SELECT attempt FROM runs WHERE role = 'auxiliary'");
     char auxdir[512];
     path_of(auxdir, sizeof auxdir, e->cache, "aux");
     assert_true(count_files(auxdir, ".ckpt") <= 0);

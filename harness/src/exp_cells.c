@@ -373,29 +373,15 @@ static void js_model(m2pt_strbuf *b, const m2pt_shape *s) {
     m2pt_json_end_object(b);
 }
 
-static void js_train(m2pt_strbuf *b, const m2pt_train_settings *t) {
+/* labels: 0 for an MAE model's training, which has no label_smoothing. */
+static void js_train(m2pt_strbuf *b, const m2pt_train_settings *t, int labels) {
     m2pt_json_key(b, "train");
     m2pt_json_begin_object(b);
     m2pt_json_add_bool(b, "augment", t->augment);
     m2pt_json_add_int(b, "batch", t->batch);
     m2pt_json_add_double(b, "clip", t->clip);
     m2pt_json_add_int(b, "epochs", t->epochs);
-    m2pt_json_add_double(b, "label_smoothing", t->label_smoothing);
-    m2pt_json_add_double(b, "lr", t->lr);
-    m2pt_json_add_double(b, "min_lr", t->min_lr);
-    m2pt_json_add_double(b, "warmup_epochs", t->warmup_epochs);
-    m2pt_json_add_double(b, "weight_decay", t->weight_decay);
-    m2pt_json_end_object(b);
-}
-
-/* The training of an MAE model: as js_train without label_smoothing (no labels). */
-static void js_mae_train(m2pt_strbuf *b, const m2pt_train_settings *t) {
-    m2pt_json_key(b, "train");
-    m2pt_json_begin_object(b);
-    m2pt_json_add_bool(b, "augment", t->augment);
-    m2pt_json_add_int(b, "batch", t->batch);
-    m2pt_json_add_double(b, "clip", t->clip);
-    m2pt_json_add_int(b, "epochs", t->epochs);
+    if (labels) m2pt_json_add_double(b, "label_smoothing", t->label_smoothing);
     m2pt_json_add_double(b, "lr", t->lr);
     m2pt_json_add_double(b, "min_lr", t->min_lr);
     m2pt_json_add_double(b, "warmup_epochs", t->warmup_epochs);
@@ -462,8 +448,7 @@ static char *alone_json(const ffsec *data, const rcell *r, const char *modality,
     js_options(&b, "pathway", &no_options, "baseline");
     m2pt_json_add_string(&b, "role", "auxiliary");
     m2pt_json_add_int(&b, "seed", (long long)seed);
-    if (mae) js_mae_train(&b, t);
-    else js_train(&b, t);
+    js_train(&b, t, !mae);
     m2pt_json_end_object(&b);
     if (b.failed) m2pt_sb_free(&b);
     return b.buf;
@@ -490,7 +475,7 @@ static char *target_json(const rcfg *rc, const rcell *r, const char *aux, const 
     if (pre) m2pt_json_add_raw(&b, "pretrain", pre);
     m2pt_json_add_string(&b, "role", "target");
     m2pt_json_add_int(&b, "seed", (long long)r->seed);
-    js_train(&b, &r->tt);
+    js_train(&b, &r->tt, 1);
     m2pt_json_end_object(&b);
     if (b.failed) m2pt_sb_free(&b);
     return b.buf;
