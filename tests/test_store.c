@@ -374,6 +374,21 @@ static void test_stale_restart(void **state) {
     assert_int_equal(q_int(db, "SELECT attempt FROM runs WHERE id = %lld", (long long)run), 2);
     assert_int_equal(q_int(db, "SELECT pid FROM runs WHERE id = %lld", (long long)run), getpid());
     assert_int_equal(q_int(db, "SELECT count(*) FROM metrics WHERE run_id = %lld", (long long)run), 0);
+
+    /* a process that exited but was never reaped (a zombie: a killed worker reparented to an
+     * init that does not reap) is gone too, though kill(pid, 0) still finds it */
+    pid_t zombie = fork();
+    assert_true(zombie >= 0);
+    if (zombie == 0) _exit(0);
+    siginfo_t info;
+    assert_int_equal(waitid(P_PID, (id_t)zombie, &info, WEXITED | WNOWAIT), 0); /* exited, not reaped */
+    assert_int_equal(kill(zombie, 0), 0);
+    snprintf(sql, sizeof sql, "UPDATE runs SET pid = %d", (int)zombie);
+    exec(db, sql);
+    assert_int_equal(claim(s, x, &a, 0, &run2), M2PT_CLAIM_RUN);
+    assert_int_equal(q_int(db, "SELECT attempt FROM runs WHERE id = %lld", (long long)run), 3);
+    int st;
+    assert_int_equal(waitpid(zombie, &st, 0), zombie);
     m2pt_store_close(s);
 }
 

@@ -832,8 +832,7 @@ static void sweep_temp_files(const char *cache_dir) {
             if (!t) continue;
             char *end;
             long pid = strtol(t + 5, &end, 10);
-            if (*end || pid <= 0 || (kill((pid_t)pid, 0) == -1 && errno != ESRCH)) continue;
-            if (kill((pid_t)pid, 0) == 0) continue; /* its writer is alive */
+            if (*end || pid <= 0 || m2pt_pid_running(pid)) continue; /* its writer is alive */
             char path[1400];
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             unlink(path);

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "util.h"
 
 #define BUSY_TIMEOUT_MS 30000
 #define BUSY_RETRY_SECONDS 120.0
@@ -704,8 +704,7 @@ static double process_started(long long pid) {
 /* Is the process that claimed a run (its pid, and the claim's time) still alive? A pid that
  * exists but belongs to a process started after the claim was reused: the claimant is gone. */
 static int pid_alive(long long pid, const char *claimed) {
-    if (pid <= 0 || pid != (long long)(pid_t)pid) return 0;
-    if (!(kill((pid_t)pid, 0) == 0 || errno == EPERM)) return 0;
+    if (!m2pt_pid_running(pid)) return 0;
     double born = process_started(pid), at = utc_seconds(claimed);
     return !(born >= 0 && at >= 0 && born > at + PID_REUSE_MARGIN);
 }

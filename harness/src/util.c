@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,4 +54,18 @@ FILE *m2pt_fopen_regular(const char *path, int *not_regular) {
         errno = e;
     }
     return f;
+}
+
+int m2pt_pid_running(long long pid) {
+    if (pid <= 0 || pid != (long long)(pid_t)pid) return 0;
+    if (kill((pid_t)pid, 0) == -1 && errno != EPERM) return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1; /* no /proc: kill() said it exists */
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    const char *p = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold spaces and ')' */
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }

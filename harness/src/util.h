@@ -28,4 +28,9 @@ uint64_t m2pt_hash_str(const char *s);
  * *not_regular = 1. NULL with errno set (and *not_regular = 0) when it cannot be opened. */
 FILE *m2pt_fopen_regular(const char *path, int *not_regular);
 
+/* Is process `pid` (on this host) still running? Not if it does not exist, and not if it has
+ * exited but was never reaped: a killed worker whose parent died too is reparented to init, and
+ * where init does not reap (some containers) it stays a zombie for good. */
+int m2pt_pid_running(long long pid);
+
 #endif
