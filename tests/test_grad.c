@@ -216,6 +216,8 @@ static void test_attention(void **state) {
     check_attention(2, 50, 64, 4, 600); /* the default micro-ViT: 50 tokens, head dim 16 */
     check_attention(1, 21, 40, 2, 400); /* head dim 20: a full and a partial column tile */
     check_attention(1, 33, 96, 2, 400); /* head dim 48, tokens just above two tiles */
+    check_attention(1, 197, 128, 2, 300); /* the large shape's head: 197 tokens in 3 row blocks */
+    check_attention(1, 300, 40, 2, 300);  /* 6 row blocks, the last partial; head dim 20 */
 }
 
 /* ------------------------------------------------------------------ cross-entropy */

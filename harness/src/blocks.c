@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "ops.h"
 #include "threads.h"
 #include "util.h"
@@ -110,6 +111,13 @@ static void layout(m2pt_blocks *b, carver *c) {
         b->fc1[l] = carve(c, N * F);
         b->gelu[l] = carve(c, N * F);
     }
+    for (int l = 0; l < L; l++) {
+        float **wt = b->w_t + l * M2PT_LIN_COUNT;
+        wt[M2PT_LIN_QKV] = carve(c, 3 * D * D);
+        wt[M2PT_LIN_PROJ] = carve(c, D * D);
+        wt[M2PT_LIN_FC1] = carve(c, F * D);
+        wt[M2PT_LIN_FC2] = carve(c, D * F);
+    }
     for (int k = 0; k < 3; k++) b->d_stream[k] = carve(c, N * D);
     b->d_ln1 = carve(c, N * D);
     b->d_ln2 = carve(c, N * D);
@@ -132,7 +140,8 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         if (!(*lists[i] = calloc((size_t)L, sizeof(float *)))) return -1;
     b->w_eff = calloc((size_t)L * M2PT_LIN_COUNT, sizeof(float *));
-    if (!b->w_eff) return -1;
+    b->w_t = calloc((size_t)L * M2PT_LIN_COUNT, sizeof(float *));
+    if (!b->w_eff || !b->w_t) return -1;
     carver c = {NULL, 0};
     layout(b, &c);
     b->arena_floats = c.used;
@@ -189,20 +198,32 @@ static void forward_chunk(m2pt_blocks *b, int unused, int s0, int n) {
     const int N = n * T;
     for (int l = 0; l < b->cfg.depth; l++) {
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
-        const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
+        float *const *wt = b->w_t + l * M2PT_LIN_COUNT;
         float *res = b->res[l] + r0 * D, *mid = b->res_mid[l] + r0 * D, *out = b->res[l + 1] + r0 * D;
         float *ln1 = b->ln1[l] + r0 * D, *ln2 = b->ln2[l] + r0 * D, *att = b->att[l] + r0 * D;
         float *qkv = b->qkv[l] + r0 * 3 * D, *fc1 = b->fc1[l] + r0 * F, *gelu = b->gelu[l] + r0 * F;
         m2pt_layernorm_forward(ln1, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
-        m2pt_linear_forward(qkv, ln1, we[M2PT_LIN_QKV], w.qkv_b, N, D, 3 * D);
+        m2pt_gemm_linear(qkv, ln1, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
         m2pt_attention_forward(att, b->att_p[l] + (long)s0 * H * T * T, qkv, n, T, D, H);
-        m2pt_linear_forward(mid, att, we[M2PT_LIN_PROJ], w.proj_b, N, D, D);
-        m2pt_residual_forward(mid, res, (size_t)N * D);
+        m2pt_gemm_linear(mid, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D); /* + the residual */
         m2pt_layernorm_forward(ln2, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
-        m2pt_linear_forward(fc1, ln2, we[M2PT_LIN_FC1], w.fc1_b, N, D, F);
+        m2pt_gemm_linear(fc1, ln2, wt[M2PT_LIN_FC1], w.fc1_b, NULL, N, D, F);
         m2pt_gelu_forward(gelu, fc1, fc1, (size_t)N * F); /* fc1 becomes gelu' */
-        m2pt_linear_forward(out, gelu, we[M2PT_LIN_FC2], w.fc2_b, N, F, D);
-        m2pt_residual_forward(out, mid, (size_t)N * D);
+        m2pt_gemm_linear(out, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
+    }
+}
+
+/* The forward's products read W_eff transposed ([in, out]: gemm.h), made once per forward; the
+ * threads share out the linears. */
+static void transpose_task(void *p, int tid, int nt) {
+    m2pt_blocks *b = p;
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
+    const int shape[M2PT_LIN_COUNT][2] = {{3 * D, D}, {D, D}, {F, D}, {D, F}}; /* out, in */
+    long k0, k1;
+    m2pt_split((long)b->cfg.depth * M2PT_LIN_COUNT, nt, tid, 1, &k0, &k1);
+    for (long k = k0; k < k1; k++) {
+        const int id = (int)(k % M2PT_LIN_COUNT);
+        m2pt_gemm_transpose(b->w_t[k], b->w_eff[k], shape[id][0], shape[id][1]);
     }
 }
 
@@ -221,6 +242,7 @@ float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
                     ? b->hook->effective(b->hook->ctx, l, (m2pt_linear_id)id, W[id], shape[id][0], shape[id][1])
                     : W[id];
     }
+    m2pt_parallel(transpose_task, b);
     run_chunks(b, 0, forward_chunk);
     return b->res[b->cfg.depth];
 }
@@ -241,17 +263,17 @@ static void backward_chunk(m2pt_blocks *b, int l, int s0, int n) {
     float *d_hidden = b->d_hidden + r0 * F, *d_ln2 = b->d_ln2 + r0 * D, *d_ln1 = b->d_ln1 + r0 * D;
     float *d_att = b->d_att + r0 * D, *d_qkv = b->d_qkv + r0 * 3 * D;
     /* MLP branch; the residual passes d_in through unchanged */
-    m2pt_linear_backward(d_hidden, NULL, NULL, d_in, NULL, we[M2PT_LIN_FC2], N, F, D);
+    m2pt_gemm_linear_dx(d_hidden, d_in, we[M2PT_LIN_FC2], N, F, D);
     m2pt_gelu_backward(d_hidden, d_hidden, b->fc1[l] + r0 * F, (size_t)N * F);
-    m2pt_linear_backward(d_ln2, NULL, NULL, d_hidden, NULL, we[M2PT_LIN_FC1], N, D, F);
+    m2pt_gemm_linear_dx(d_ln2, d_hidden, we[M2PT_LIN_FC1], N, D, F);
     memcpy(d_mid, d_in, nd);
     m2pt_layernorm_backward(d_mid, NULL, NULL, d_ln2, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0,
                             b->ln2_rstd[l] + r0, w.ln2_w, N, D);
     /* attention branch */
-    m2pt_linear_backward(d_att, NULL, NULL, d_mid, NULL, we[M2PT_LIN_PROJ], N, D, D);
+    m2pt_gemm_linear_dx(d_att, d_mid, we[M2PT_LIN_PROJ], N, D, D);
     m2pt_attention_backward(d_qkv, d_att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
                             b->att[l] + r0 * D, n, T, D, H);
-    m2pt_linear_backward(d_ln1, NULL, NULL, d_qkv, NULL, we[M2PT_LIN_QKV], N, D, 3 * D);
+    m2pt_gemm_linear_dx(d_ln1, d_qkv, we[M2PT_LIN_QKV], N, D, 3 * D);
     memcpy(d_out, d_mid, nd);
     m2pt_layernorm_backward(d_out, NULL, NULL, d_ln1, b->res[l] + r0 * D, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0,
                             w.ln1_w, N, D);
@@ -291,6 +313,7 @@ void m2pt_blocks_free(m2pt_blocks *b) {
                        b->att, b->ln2, b->ln2_mean, b->ln2_rstd, b->fc1, b->gelu};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) free(lists[i]);
     free((void *)b->w_eff);
+    free(b->w_t);
     free(b->idx);
     free(b->arena);
     memset(b, 0, sizeof *b);

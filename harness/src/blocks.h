@@ -12,10 +12,11 @@
  * Threads: every sample's path through the stack is independent of the other samples until the
  * weight gradients, so each thread takes a fixed share of the samples and runs whole chunks of
  * them (a few hundred rows, which stay in cache) through all ops; only the weight gradients are
- * computed over all rows at once, split by output feature. Results are bit-identical for the same
- * seed and thread count; across thread counts they can differ in the last bits, because OpenBLAS
- * picks its kernel (and so its summation order) by matrix size, and a weight gradient's share of
- * output features depends on the thread count. */
+ * computed over all rows at once, split by output feature. The products are gemm.c's, whose
+ * summation order does not depend on the split; results are bit-identical for the same seed and
+ * thread count, but across thread counts they can still differ in the last bits (measured: a
+ * checkpoint trained with 1 and with 2 threads differs; some work outside the stack is split
+ * by thread). */
 #ifndef M2PT_BLOCKS_H
 #define M2PT_BLOCKS_H
 
@@ -63,6 +64,7 @@ typedef struct m2pt_blocks {
     float **res, **res_mid, **ln1, **ln1_mean, **ln1_rstd, **qkv, **att_p, **att, **ln2,
         **ln2_mean, **ln2_rstd, **fc1, **gelu;
     const float **w_eff; /* [depth * M2PT_LIN_COUNT] weights used by the last forward */
+    float **w_t;         /* the same, transposed to [in, out] for the forward's products */
     /* Backward scratch, shared by all blocks: d_stream[3] rotate as the residual-stream gradient
      * entering a block, after its MLP branch, and leaving it; the others hold the gradients the
      * weight pass of the current block reads. */

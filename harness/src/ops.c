@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "gemm.h"
 #include "threads.h"
 
 #define LN_EPS 1e-5f
@@ -48,13 +49,11 @@ static void linear_backward_task(void *p, int tid, int nt) {
     long r0, r1, o0, o1;
     m2pt_split(a->N, nt, tid, 8, &r0, &r1);
     if (a->dx && r1 > r0) /* dx = dy W: rows of dx from rows of dy */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), a->in, a->out, 1.0f,
-                    a->dy + r0 * a->out, a->out, a->W, a->in, 0.0f, a->dx + r0 * a->in, a->in);
-    m2pt_split(a->out, nt, tid, 4, &o0, &o1);
+        m2pt_gemm_linear_dx(a->dx + r0 * a->in, a->dy + r0 * a->out, a->W, (int)(r1 - r0), a->in, a->out);
+    m2pt_split(a->out, nt, tid, 8, &o0, &o1);
     if (!a->dW || o1 <= o0) return;
     /* dW[o0:o1] += dy[:, o0:o1]^T x: each thread owns whole rows of dW, so no reduction races */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), a->in, a->N, 1.0f,
-                a->dy + o0, a->out, a->x, a->in, 1.0f, a->dW + o0 * a->in, a->in);
+    m2pt_gemm_linear_dw(a->dW, a->dy, a->x, a->N, a->in, a->out, (int)o0, (int)o1);
     if (a->db)
         for (long r = 0; r < a->N; r++) {
             const float *dyr = a->dy + r * a->out;

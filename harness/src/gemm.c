@@ -1,0 +1,130 @@
+/* Register-tiled products for the block linears (see gemm.h for why not OpenBLAS here).
+ *
+ * A micro-tile is GEMM_MR rows of C times GEMM_NV vectors of GEMM_VL columns, held in registers
+ * over a block of the reduction: per step k it loads GEMM_NV vectors of B's row k and, for
+ * each row, broadcasts one element of A and multiply-adds (8 x 2 tiles: 16 accumulators, 16
+ * FMAs for 10 loads). Loop order: reduction blocks of GEMM_KC, then column panels (the panel of
+ * B, GEMM_KC x 32 floats = 16 KB, stays in L1 while every row tile passes), then row tiles.
+ * Columns beyond the last whole vector (N not a multiple of 16) take a scalar loop. GCC/clang
+ * vector extensions, as in attention.c: AVX-512 with -march=native, narrower units elsewhere. */
+#include "gemm.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* 64-byte vectors in static inline helpers only */
+#endif
+
+#define GEMM_VL 16  /* floats per vector */
+#define GEMM_MR 8   /* rows per micro-tile */
+#define GEMM_NV 2   /* vectors per micro-tile row */
+#define GEMM_KC 128 /* reduction block */
+
+typedef float vf __attribute__((vector_size(GEMM_VL * sizeof(float))));
+typedef float vf_u __attribute__((vector_size(GEMM_VL * sizeof(float)), aligned(4), may_alias));
+
+static inline vf vload(const float *p) { return *(const vf_u *)p; }
+static inline void vstore(float *p, vf v) { *(vf_u *)p = v; }
+
+enum { START_ZERO, START_BIAS, START_C };
+
+/* One micro-tile over K steps of the reduction. mr, nv and a_unit (A's row stride is 1) are
+ * compile-time constants at every call, so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const int a_unit, float *c,
+                                                       long ldc, const float *a, long ars, long acs, const float *b,
+                                                       long ldb, int K, const float *bias, const float *res, long ldr,
+                                                       int start) {
+    vf acc[GEMM_MR][GEMM_NV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = start == START_C      ? vload(c + r * ldc + v * GEMM_VL)
+                        : start == START_BIAS ? vload(bias + v * GEMM_VL)
+                                              : (vf){0};
+    for (int k = 0; k < K; k++) {
+        vf bv[GEMM_NV];
+        for (int v = 0; v < nv; v++) bv[v] = vload(b + k * ldb + v * GEMM_VL);
+        const float *ak = a + k * acs;
+        for (int r = 0; r < mr; r++) {
+            const float x = a_unit ? ak[r] : ak[r * ars];
+            for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            vf o = acc[r][v];
+            if (res) o += vload(res + r * ldr + v * GEMM_VL);
+            vstore(c + r * ldc + v * GEMM_VL, o);
+        }
+}
+
+#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, start
+#define TILE_CASE(m)                                                                                                 \
+    case m:                                                                                                          \
+        if (nv == 2) a_unit ? tile(m, 2, 1, TILE_ARGS) : tile(m, 2, 0, TILE_ARGS);                                   \
+        else a_unit ? tile(m, 1, 1, TILE_ARGS) : tile(m, 1, 0, TILE_ARGS);                                           \
+        break;
+
+static void tile_dispatch(int mr, int nv, int a_unit, float *c, long ldc, const float *a, long ars, long acs,
+                          const float *b, long ldb, int K, const float *bias, const float *res, long ldr, int start) {
+    switch (mr) {
+        TILE_CASE(8)
+        TILE_CASE(7)
+        TILE_CASE(6)
+        TILE_CASE(5)
+        TILE_CASE(4)
+        TILE_CASE(3)
+        TILE_CASE(2)
+        TILE_CASE(1)
+    default:
+        break;
+    }
+}
+
+void m2pt_gemm(const m2pt_gemm_args *args) {
+    const m2pt_gemm_args local = *args, *g = &local; /* read once: callers build it just before */
+    const int M = g->M, N = g->N, K = g->K, Nv = N / GEMM_VL * GEMM_VL;
+    const int a_unit = g->ars == 1;
+    int k0 = 0;
+    do { /* at least once: K = 0 still writes the start value (and the residual) */
+        const int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        const int start = g->accumulate || k0 > 0 ? START_C : g->bias ? START_BIAS : START_ZERO;
+        const float *res = k0 + kc >= K ? g->res : NULL;
+        for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
+            const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
+            for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
+                const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+                tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
+                              g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc,
+                              g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr, start);
+            }
+        }
+        k0 += kc;
+    } while (k0 < K);
+    for (int i = 0; i < M; i++) /* the columns past the last whole vector */
+        for (int j = Nv; j < N; j++) {
+            float s = g->accumulate ? g->c[i * g->ldc + j] : g->bias ? g->bias[j] : 0.0f;
+            for (int k = 0; k < K; k++) s += g->a[i * g->ars + k * g->acs] * g->b[(long)k * g->ldb + j];
+            if (g->res) s += g->res[i * g->ldr + j];
+            g->c[i * g->ldc + j] = s;
+        }
+}
+
+void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(long)c * rows + r] = src[(long)r * cols + c];
+}
+
+void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
+                      int out) {
+    m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
+                                .N = out, .K = in, .bias = b, .res = res, .ldr = out});
+}
+
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out) {
+    m2pt_gemm(&(m2pt_gemm_args){.c = dx, .ldc = in, .a = dy, .ars = out, .acs = 1, .b = W, .ldb = in, .M = N,
+                                .N = in, .K = out});
+}
+
+void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1) {
+    if (o1 <= o0) return;
+    m2pt_gemm(&(m2pt_gemm_args){.c = dW + (long)o0 * in, .ldc = in, .a = dy + o0, .ars = 1, .acs = out, .b = x,
+                                .ldb = in, .M = o1 - o0, .N = in, .K = N, .accumulate = 1});
+}

@@ -1,0 +1,48 @@
+/* Register-tiled matrix products for the block linears' shapes: a reduction of 64 to a few
+ * hundred (the model width), a few hundred rows per chunk. At these sizes OpenBLAS spends a
+ * quarter of its time packing both operands on every call (measured: sgemm_*copy 12% of a
+ * training step, the kernel 33%); these kernels read A where it lies (one element broadcast per
+ * row and step of the reduction) and B as rows of vectors, so only the forward's weight needs
+ * a transposed copy, made once per step (m2pt_gemm_transpose). Bias, accumulation into C and a
+ * residual are folded into the tile's first load and last store instead of separate passes.
+ *
+ * Serial: callers split the work between threads. Summation order is fixed (k ascending, in
+ * blocks of GEMM_KC), independent of the thread split, so results are deterministic. */
+#ifndef M2PT_GEMM_H
+#define M2PT_GEMM_H
+
+#include <stddef.h>
+
+/* C[i][j] = (accumulate ? C[i][j] : bias ? bias[j] : 0) + sum_k A(i,k) B(k,j) (+ res[i][j])
+ * for i < M, j < N, with A(i,k) = a[i * ars + k * acs] (any strides: row-major A has ars = lda,
+ * acs = 1; a transposed one ars = 1, acs = lda) and B(k,j) = b[k * ldb + j] (row-major). */
+typedef struct {
+    float *c;
+    long ldc;
+    const float *a;
+    long ars, acs;
+    const float *b;
+    long ldb;
+    int M, N, K;
+    const float *bias; /* [N] or NULL; ignored when accumulating */
+    const float *res;  /* [M, ldr] added to the result, or NULL */
+    long ldr;
+    int accumulate;
+} m2pt_gemm_args;
+
+void m2pt_gemm(const m2pt_gemm_args *g);
+
+/* dst [cols, rows] = src [rows, cols] transposed. */
+void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols);
+
+/* y[N, out] = x[N, in] W^T + b (+ res[N, out]), with wt = W^T [in, out] (m2pt_gemm_transpose). */
+void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
+                      int out);
+
+/* dx[N, in] = dy[N, out] W, W [out, in]. */
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
+
+/* dW[o0:o1, :] += dy[:, o0:o1]^T x over all N rows (dy has `out` columns, x has `in`). */
+void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1);
+
+#endif
