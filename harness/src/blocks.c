@@ -80,6 +80,23 @@ m2pt_block_tensors m2pt_blocks_tensors(const m2pt_blocks *b, const float *arena,
     return r;
 }
 
+/* The samples are cut into chunks that a thread runs through all ops before the next: about
+ * CHUNK_ROWS rows, small enough that a chunk's activations (rows x 4D for the MLP) stay in L2,
+ * large enough for efficient GEMMs. The cut depends only on the batch and the tokens, not on the
+ * thread count, and the number of chunks is a multiple of 4 so that 1, 2 or 4 threads get equal
+ * shares. */
+#define CHUNK_ROWS 512
+
+/* The backward runs the chunks in at least this many fixed groups (more when more threads
+ * exist at allocation): with 1 to 4 threads the groups, and so the results, are the same. */
+#define BACKWARD_GROUPS 4
+
+static int chunk_count(int batch, int tokens) {
+    long rows = (long)batch * tokens, n = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
+    n = (n + 3) / 4 * 4;
+    return (int)(n < batch ? n : batch);
+}
+
 /* Carves the activation arena: called once to measure (base NULL), once to assign. */
 typedef struct {
     float *base;
@@ -118,12 +135,36 @@ static void layout(m2pt_blocks *b, carver *c) {
         wt[M2PT_LIN_FC1] = carve(c, F * D);
         wt[M2PT_LIN_FC2] = carve(c, D * F);
     }
-    for (int k = 0; k < 3; k++) b->d_stream[k] = carve(c, N * D);
-    b->d_ln1 = carve(c, N * D);
-    b->d_ln2 = carve(c, N * D);
-    b->d_qkv = carve(c, N * 3 * D);
-    b->d_att = carve(c, N * D);
-    b->d_hidden = carve(c, N * F);
+    b->d_input = carve(c, N * D);
+}
+
+/* One backward group's scratch: the gradients of one chunk (rows <= chunk_rows_max). */
+typedef struct {
+    float *stream, *mid, *hidden, *qkv, *att, *ln;
+} group_scratch;
+
+static size_t group_layout(const m2pt_blocks *b, float *base, group_scratch *g) {
+    const size_t R = (size_t)b->chunk_rows_max, D = (size_t)b->cfg.dim, F = D * (size_t)b->cfg.mlp_ratio;
+    carver c = {base, 0};
+    float *p[6];
+    const size_t n[6] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D};
+    for (int k = 0; k < 6; k++) p[k] = carve(&c, n[k]);
+    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5]};
+    return c.used;
+}
+
+/* The block parameters' span in the arenas: [*lo, *hi) in floats. */
+static void param_span(const m2pt_blocks *b, size_t *lo, size_t *hi) {
+    const m2pt_tensor_info *t = b->params->t;
+    *lo = (size_t)-1, *hi = 0;
+    for (int l = 0; l < b->cfg.depth; l++) {
+        const int *ix = &b->idx[l].ln1_w;
+        for (int k = 0; k < 12; k++) {
+            const size_t o = t[ix[k]].offset, e = o + m2pt_round_floats(t[ix[k]].numel);
+            if (o < *lo) *lo = o;
+            if (e > *hi) *hi = e;
+        }
+    }
 }
 
 int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int tokens) {
@@ -149,50 +190,40 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
     if (!b->arena) return -1;
     c = (carver){b->arena, 0};
     layout(b, &c);
-    return 0;
+    /* backward groups: one chunk's gradient scratch and partial parameter gradients each */
+    for (int n = 1; n <= max_batch; n++) {
+        const int nc = chunk_count(n, tokens), rows = (n + nc - 1) / nc * tokens;
+        if (rows > b->chunk_rows_max) b->chunk_rows_max = rows;
+    }
+    const int threads = m2pt_threads_count();
+    b->groups = threads > BACKWARD_GROUPS ? threads : BACKWARD_GROUPS;
+    size_t hi;
+    param_span(b, &b->param_lo, &hi);
+    b->gpartial_floats = m2pt_round_floats(hi - b->param_lo);
+    b->gscratch_floats = group_layout(b, NULL, NULL);
+    b->gpartial = m2pt_alloc_floats(b->gpartial_floats * (size_t)b->groups);
+    b->gscratch = m2pt_alloc_floats(b->gscratch_floats * (size_t)b->groups);
+    return b->gpartial && b->gscratch ? 0 : -1;
 }
 
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook) { b->hook = hook; }
 
-/* The samples are cut into chunks that a thread runs through all ops before the next: about
- * CHUNK_ROWS rows, small enough that a chunk's activations (rows x 4D for the MLP) stay in L2,
- * large enough for efficient GEMMs. The cut depends only on the batch and the tokens, not on the
- * thread count, and the number of chunks is a multiple of 4 so that 1, 2 or 4 threads get equal
- * shares. */
-#define CHUNK_ROWS 512
+/* Each thread takes a contiguous range of the chunks and runs them through every block. */
+static void forward_chunk(m2pt_blocks *b, int s0, int n);
 
-typedef struct {
-    m2pt_blocks *b;
-    int layer; /* backward: the block; forward: unused */
-    void (*chunk)(m2pt_blocks *b, int layer, int s0, int n);
-} chunk_job;
-
-static int chunk_count(int batch, int tokens) {
-    long rows = (long)batch * tokens, n = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
-    n = (n + 3) / 4 * 4;
-    return (int)(n < batch ? n : batch);
-}
-
-/* Each thread takes a contiguous range of the chunks. */
-static void chunk_task(void *p, int tid, int nt) {
-    const chunk_job *j = p;
-    const int nc = chunk_count(j->b->batch, j->b->tokens);
+static void forward_task(void *p, int tid, int nt) {
+    m2pt_blocks *b = p;
+    const int nc = chunk_count(b->batch, b->tokens);
     long c0, c1, s0, s1;
     m2pt_split(nc, nt, tid, 1, &c0, &c1);
     for (long c = c0; c < c1; c++) {
-        m2pt_split(j->b->batch, nc, (int)c, 1, &s0, &s1);
-        if (s1 > s0) j->chunk(j->b, j->layer, (int)s0, (int)(s1 - s0));
+        m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
+        if (s1 > s0) forward_chunk(b, (int)s0, (int)(s1 - s0));
     }
 }
 
-static void run_chunks(m2pt_blocks *b, int layer, void (*chunk)(m2pt_blocks *, int, int, int)) {
-    chunk_job j = {b, layer, chunk};
-    m2pt_parallel(chunk_task, &j);
-}
-
 /* Samples [s0, s0 + n) through every block. Ops called here run serially on this thread. */
-static void forward_chunk(m2pt_blocks *b, int unused, int s0, int n) {
-    (void)unused;
+static void forward_chunk(m2pt_blocks *b, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
@@ -243,40 +274,93 @@ float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
                     : W[id];
     }
     m2pt_parallel(transpose_task, b);
-    run_chunks(b, 0, forward_chunk);
+    m2pt_parallel(forward_task, b);
     return b->res[b->cfg.depth];
 }
 
-/* The gradient buffers of block l's backward: d_stream rotates so that the stream gradient
- * leaving block l is the one entering block l - 1. */
-static float *stream(const m2pt_blocks *b, int l, int k) { return b->d_stream[(k + 2 * (b->cfg.depth - 1 - l)) % 3]; }
+/* The block tensors inside group g's partial gradients (same layout as the arenas, shifted). */
+static m2pt_block_tensors partial_tensors(const m2pt_blocks *b, int g, int l) {
+    const m2pt_block_index *ix = &b->idx[l];
+    const m2pt_tensor_info *t = b->params->t;
+    float *base = b->gpartial + (size_t)g * b->gpartial_floats;
+    const int *k = &ix->ln1_w;
+    float *q[12];
+    for (int i = 0; i < 12; i++) q[i] = base + (t[k[i]].offset - b->param_lo);
+    return (m2pt_block_tensors){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+}
 
-/* Input gradients of block l for samples [s0, s0 + n): everything but the weight gradients. */
-static void backward_chunk(m2pt_blocks *b, int l, int s0, int n) {
+/* Samples [s0, s0 + n) back through every block, in group g: input gradients in the group's
+ * scratch (one chunk, stays in cache), weight gradients added into the group's partials. */
+static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
     const size_t nd = (size_t)N * D * sizeof(float);
-    m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
-    const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
-    float *d_in = stream(b, l, 0) + r0 * D, *d_mid = stream(b, l, 1) + r0 * D, *d_out = stream(b, l, 2) + r0 * D;
-    float *d_hidden = b->d_hidden + r0 * F, *d_ln2 = b->d_ln2 + r0 * D, *d_ln1 = b->d_ln1 + r0 * D;
-    float *d_att = b->d_att + r0 * D, *d_qkv = b->d_qkv + r0 * 3 * D;
-    /* MLP branch; the residual passes d_in through unchanged */
-    m2pt_gemm_linear_dx(d_hidden, d_in, we[M2PT_LIN_FC2], N, F, D);
-    m2pt_gelu_backward(d_hidden, d_hidden, b->fc1[l] + r0 * F, (size_t)N * F);
-    m2pt_gemm_linear_dx(d_ln2, d_hidden, we[M2PT_LIN_FC1], N, D, F);
-    memcpy(d_mid, d_in, nd);
-    m2pt_layernorm_backward(d_mid, NULL, NULL, d_ln2, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0,
-                            b->ln2_rstd[l] + r0, w.ln2_w, N, D);
-    /* attention branch */
-    m2pt_gemm_linear_dx(d_att, d_mid, we[M2PT_LIN_PROJ], N, D, D);
-    m2pt_attention_backward(d_qkv, d_att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
-                            b->att[l] + r0 * D, n, T, D, H);
-    m2pt_gemm_linear_dx(d_ln1, d_qkv, we[M2PT_LIN_QKV], N, D, 3 * D);
-    memcpy(d_out, d_mid, nd);
-    m2pt_layernorm_backward(d_out, NULL, NULL, d_ln1, b->res[l] + r0 * D, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0,
-                            w.ln1_w, N, D);
+    group_scratch sc;
+    group_layout(b, b->gscratch + (size_t)g * b->gscratch_floats, &sc);
+    const float *d_in = b->d_out + r0 * D; /* the gradient entering the block from above */
+    for (int l = b->cfg.depth - 1; l >= 0; l--) {
+        const m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l), pg = partial_tensors(b, g, l);
+        const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
+        float *d_next = l == 0 ? b->d_input + r0 * D : sc.stream; /* d_in (sc.stream) is dead by then */
+        /* MLP branch; the residual passes d_in through unchanged */
+        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], N, F, D);
+        m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, b->gelu[l] + r0 * F, NULL, N, F, D);
+        m2pt_gelu_backward(sc.hidden, sc.hidden, b->fc1[l] + r0 * F, (size_t)N * F);
+        m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], N, D, F);
+        m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, b->ln2[l] + r0 * D, NULL, N, D, F);
+        memcpy(sc.mid, d_in, nd);
+        m2pt_layernorm_backward(sc.mid, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0,
+                                b->ln2_rstd[l] + r0, w.ln2_w, N, D);
+        /* attention branch */
+        m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], N, D, D);
+        m2pt_linear_backward(NULL, pg.proj_w, pg.proj_b, sc.mid, b->att[l] + r0 * D, NULL, N, D, D);
+        m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
+                                b->att[l] + r0 * D, n, T, D, H);
+        m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], N, D, 3 * D);
+        m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, b->ln1[l] + r0 * D, NULL, N, D, 3 * D);
+        memcpy(d_next, sc.mid, nd);
+        m2pt_layernorm_backward(d_next, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D, b->ln1_mean[l] + r0,
+                                b->ln1_rstd[l] + r0, w.ln1_w, N, D);
+        d_in = d_next;
+    }
+}
+
+static int groups_used(const m2pt_blocks *b) {
+    const int nc = chunk_count(b->batch, b->tokens);
+    return nc < b->groups ? nc : b->groups;
+}
+
+/* Each thread runs whole groups; group g takes a fixed contiguous range of the chunks. */
+static void backward_task(void *p, int tid, int nt) {
+    m2pt_blocks *b = p;
+    const int nc = chunk_count(b->batch, b->tokens), G = groups_used(b);
+    long g0, g1;
+    m2pt_split(G, nt, tid, 1, &g0, &g1);
+    for (long g = g0; g < g1; g++) {
+        memset(b->gpartial + (size_t)g * b->gpartial_floats, 0, b->gpartial_floats * sizeof(float));
+        long c0, c1;
+        m2pt_split(nc, G, (int)g, 1, &c0, &c1);
+        for (long c = c0; c < c1; c++) {
+            long s0, s1;
+            m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
+            if (s1 > s0) backward_chunk(b, (int)g, (int)s0, (int)(s1 - s0));
+        }
+    }
+}
+
+/* grads[block params] += the groups' partials, added in group order. */
+static void reduce_task(void *p, int tid, int nt) {
+    m2pt_blocks *b = p;
+    const int G = groups_used(b);
+    long i0, i1;
+    m2pt_split((long)b->gpartial_floats, nt, tid, 16, &i0, &i1);
+    float *restrict grad = b->params->grads + b->param_lo;
+    for (int g = 0; g < G; g++) {
+        const float *restrict part = b->gpartial + (size_t)g * b->gpartial_floats;
+#pragma omp simd
+        for (long i = i0; i < i1; i++) grad[i] += part[i];
+    }
 }
 
 static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW, int out, int in) {
@@ -285,27 +369,18 @@ static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW,
 
 float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
-    const int N = b->batch * b->tokens;
-    memcpy(stream(b, b->cfg.depth - 1, 0), d_out, (size_t)N * D * sizeof(float));
+    b->d_out = d_out;
+    m2pt_parallel(backward_task, b);
+    m2pt_parallel(reduce_task, b);
+    /* the pathway turns each dL/dW_eff into dL/dW, in the order the weights were used backwards */
     for (int l = b->cfg.depth - 1; l >= 0; l--) {
-        run_chunks(b, l, backward_chunk);
-        /* weight gradients over all rows, each split by output feature across the pool */
-        m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
         m2pt_block_tensors g = m2pt_blocks_tensors(b, b->params->grads, l);
-        m2pt_linear_backward(NULL, g.fc2_w, g.fc2_b, stream(b, l, 0), b->gelu[l], NULL, N, F, D);
         weight_backward(b, l, M2PT_LIN_FC2, g.fc2_w, D, F);
-        m2pt_linear_backward(NULL, g.fc1_w, g.fc1_b, b->d_hidden, b->ln2[l], NULL, N, D, F);
         weight_backward(b, l, M2PT_LIN_FC1, g.fc1_w, F, D);
-        m2pt_layernorm_backward(NULL, g.ln2_w, g.ln2_b, b->d_ln2, b->res_mid[l], b->ln2_mean[l], b->ln2_rstd[l],
-                                w.ln2_w, N, D);
-        m2pt_linear_backward(NULL, g.proj_w, g.proj_b, stream(b, l, 1), b->att[l], NULL, N, D, D);
         weight_backward(b, l, M2PT_LIN_PROJ, g.proj_w, D, D);
-        m2pt_linear_backward(NULL, g.qkv_w, g.qkv_b, b->d_qkv, b->ln1[l], NULL, N, D, 3 * D);
         weight_backward(b, l, M2PT_LIN_QKV, g.qkv_w, 3 * D, D);
-        m2pt_layernorm_backward(NULL, g.ln1_w, g.ln1_b, b->d_ln1, b->res[l], b->ln1_mean[l], b->ln1_rstd[l],
-                                w.ln1_w, N, D);
     }
-    return stream(b, 0, 2);
+    return b->d_input;
 }
 
 void m2pt_blocks_free(m2pt_blocks *b) {
@@ -316,5 +391,7 @@ void m2pt_blocks_free(m2pt_blocks *b) {
     free(b->w_t);
     free(b->idx);
     free(b->arena);
+    free(b->gpartial);
+    free(b->gscratch);
     memset(b, 0, sizeof *b);
 }

@@ -12,11 +12,10 @@
  * Threads: every sample's path through the stack is independent of the other samples until the
  * weight gradients, so each thread takes a fixed share of the samples and runs whole chunks of
  * them (a few hundred rows, which stay in cache) through all ops; only the weight gradients are
- * computed over all rows at once, split by output feature. The products are gemm.c's, whose
- * summation order does not depend on the split; results are bit-identical for the same seed and
- * thread count, but across thread counts they can still differ in the last bits (measured: a
- * checkpoint trained with 1 and with 2 threads differs; some work outside the stack is split
- * by thread). */
+ * computed per group of chunks and summed at the end (see the backward fields below). The
+ * products are gemm.c's, whose summation order does not depend on the split; the cut into
+ * chunks and groups does not depend on the thread count (up to 4 threads), so neither do the
+ * results. */
 #ifndef M2PT_BLOCKS_H
 #define M2PT_BLOCKS_H
 
@@ -65,10 +64,16 @@ typedef struct m2pt_blocks {
         **ln2_mean, **ln2_rstd, **fc1, **gelu;
     const float **w_eff; /* [depth * M2PT_LIN_COUNT] weights used by the last forward */
     float **w_t;         /* the same, transposed to [in, out] for the forward's products */
-    /* Backward scratch, shared by all blocks: d_stream[3] rotate as the residual-stream gradient
-     * entering a block, after its MLP branch, and leaving it; the others hold the gradients the
-     * weight pass of the current block reads. */
-    float *d_stream[3], *d_ln1, *d_ln2, *d_qkv, *d_att, *d_hidden;
+    /* Backward: each chunk of samples goes back through all blocks at once, like the forward,
+     * so its gradients stay in cache. The chunks are cut into `groups` fixed groups (a thread
+     * runs whole groups); each group has gradient scratch for one chunk (chunk_rows_max rows)
+     * and its own partial sums of the block parameters' gradients (the arenas' floats from
+     * param_lo on), added into the gradient arena in group order at the end. */
+    int groups, chunk_rows_max;
+    size_t param_lo, gpartial_floats, gscratch_floats; /* per group */
+    float *gpartial, *gscratch;
+    const float *d_out;     /* the gradient the last backward started from */
+    float *d_input;         /* [max_rows, dim]: dL/d(input) of the last backward */
     int batch; /* batch of the last forward */
 } m2pt_blocks;
 

@@ -20,23 +20,29 @@ typedef struct {
     int N, in, out;
 } linear_args;
 
+/* Rows per OpenBLAS call: fixed, not a share per thread, so that every call (and OpenBLAS's
+ * choice of kernel, hence the summation order) is the same whatever the thread count. */
+#define LINEAR_PIECE 256
+
 static void linear_forward_task(void *p, int tid, int nt) {
     const linear_args *a = p;
-    long r0, r1;
-    m2pt_split(a->N, nt, tid, 8, &r0, &r1);
-    int rows = (int)(r1 - r0);
-    if (rows <= 0) return;
-    float *y = a->y + r0 * a->out;
-    /* With a bias, y starts as the bias and the product is added (beta 1): one pass over y
-     * instead of OpenBLAS zeroing it (beta 0) and a second pass adding the bias. */
-    if (a->b)
-        for (int r = 0; r < rows; r++) {
-            float *restrict yr = y + (long)r * a->out;
+    long p0, p1;
+    m2pt_split((a->N + LINEAR_PIECE - 1) / LINEAR_PIECE, nt, tid, 1, &p0, &p1);
+    for (long piece = p0; piece < p1; piece++) {
+        const long r0 = piece * LINEAR_PIECE;
+        const int rows = (int)(a->N - r0 < LINEAR_PIECE ? a->N - r0 : LINEAR_PIECE);
+        float *y = a->y + r0 * a->out;
+        /* With a bias, y starts as the bias and the product is added (beta 1): one pass over y
+         * instead of OpenBLAS zeroing it (beta 0) and a second pass adding the bias. */
+        if (a->b)
+            for (int r = 0; r < rows; r++) {
+                float *restrict yr = y + (long)r * a->out;
 #pragma omp simd
-            for (int o = 0; o < a->out; o++) yr[o] = a->b[o];
-        }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, a->out, a->in, 1.0f,
-                a->x + r0 * a->in, a->in, a->W, a->in, a->b ? 1.0f : 0.0f, y, a->out);
+                for (int o = 0; o < a->out; o++) yr[o] = a->b[o];
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, a->out, a->in, 1.0f, a->x + r0 * a->in, a->in,
+                    a->W, a->in, a->b ? 1.0f : 0.0f, y, a->out);
+    }
 }
 
 void m2pt_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out) {

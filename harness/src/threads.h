@@ -2,8 +2,11 @@
  *
  * m2pt never stacks thread pools: OpenBLAS is told to use one thread, and the engine splits
  * every GEMM and elementwise pass itself across a small persistent pool (rows for forward and
- * dX, output features for dW). The work split depends only on the problem size and the thread
- * count, so results are bit-identical for the same seed and thread count.
+ * dX, output features for dW). Work is cut into pieces that do not depend on the thread count
+ * (fixed row pieces for OpenBLAS calls, sample chunks and backward groups in the block stack,
+ * products whose summation order ignores the split), so results are bit-identical for the same
+ * seed with 1 to 4 threads (tests/test_train.c, test_cli.c); beyond 4 threads the block stack's
+ * backward uses more groups, and sums partial gradients in another grouping.
  *
  * M2PT_THREADS sets the count (default: all online cores). */
 #ifndef M2PT_THREADS_H
