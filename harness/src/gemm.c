@@ -91,6 +91,12 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
                 const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
+                /* the next tile's rows of C, for writing: output rows are often cold (stored
+                 * activations), and their read-for-ownership would stall the tile's stores */
+                for (int r = i0 + GEMM_MR; r < i0 + 2 * GEMM_MR && r < M; r++) {
+                    __builtin_prefetch(g->c + r * g->ldc + j0, 1, 3);
+                    if (nv > 1) __builtin_prefetch(g->c + r * g->ldc + j0 + GEMM_VL, 1, 3);
+                }
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc,
                               g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr, start);
