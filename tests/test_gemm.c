@@ -4,6 +4,7 @@
  *    transposed, starting from zero, from a bias and from C, with and without a residual;
  *  - the three linear entry points against plain loops, at the model's shapes;
  *  - results independent of how the output rows of a weight gradient are split;
+ *  - the GELU epilogue against a product followed by m2pt_gelu_forward;
  *  - the transpose. */
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "gemm.h"
+#include "ops.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static float urand(void) { /* uniform in [-1, 1) */
@@ -146,11 +148,38 @@ static void test_dw_split_invariant(void **state) {
     free(x), free(dy), free(whole), free(split);
 }
 
+/* The GELU epilogue gives what a product followed by m2pt_gelu_forward gives, column tail too. */
+static void test_gelu_epilogue(void **state) {
+    (void)state;
+    const int shapes[][2] = {{64, 256}, {16, 17}, {33, 48}};
+    const int N = 37;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        const int in = shapes[sh][0], out = shapes[sh][1];
+        float *x = randv((size_t)N * in), *W = randv((size_t)out * in), *bias = randv((size_t)out);
+        float *wt = malloc((size_t)in * out * sizeof(float)), *h = malloc((size_t)N * out * sizeof(float));
+        float *y = malloc((size_t)N * out * sizeof(float)), *g = malloc((size_t)N * out * sizeof(float));
+        float *y2 = malloc((size_t)N * out * sizeof(float)), *g2 = malloc((size_t)N * out * sizeof(float));
+        assert_true(wt && h && y && g && y2 && g2);
+        m2pt_gemm_transpose(wt, W, out, in);
+        m2pt_gemm_linear(h, x, wt, bias, NULL, N, in, out);
+        m2pt_gelu_forward(y2, g2, h, (size_t)N * out);
+        m2pt_gemm_linear_gelu(y, g, x, wt, bias, N, in, out);
+        for (int i = 0; i < N * out; i++)
+            if (fabsf(y[i] - y2[i]) > 1e-6f * (1 + fabsf(y2[i])) || fabsf(g[i] - g2[i]) > 1e-6f * (1 + fabsf(g2[i]))) {
+                print_error("linear %d -> %d with gelu: element %d: %.9g, %.9g; want %.9g, %.9g\n", in, out, i, y[i],
+                            g[i], y2[i], g2[i]);
+                fail();
+            }
+        free(x), free(W), free(bias), free(wt), free(h), free(y), free(g), free(y2), free(g2);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tails_and_modes),
         cmocka_unit_test(test_linear_shapes),
         cmocka_unit_test(test_dw_split_invariant),
+        cmocka_unit_test(test_gelu_epilogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

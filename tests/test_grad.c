@@ -82,6 +82,17 @@ static void test_layernorm(void **state) {
     assert_int_equal(gc_check("layernorm.dx", ln_loss, &c, c.x, dx, n, &OPTS), 0);
     assert_int_equal(gc_check("layernorm.dw", ln_loss, &c, c.w, dw, c.C, &OPTS), 0);
     assert_int_equal(gc_check("layernorm.db", ln_loss, &c, c.b, db, c.C, &OPTS), 0);
+    /* the residual form: dx = dres + (the same), bit for bit what a copy and += give, in place too */
+    float *dres = buf(n), *copy = buf(n), *res = buf(n), *dw2 = buf(c.C), *db2 = buf(c.C);
+    gc_fill(dres, n, 11, -1, 1);
+    memcpy(copy, dres, n * sizeof(float));
+    m2pt_layernorm_backward(copy, NULL, NULL, c.r, c.x, c.mean, c.rstd, c.w, c.N, c.C);
+    m2pt_layernorm_backward_res(res, dres, dw2, db2, c.r, c.x, c.mean, c.rstd, c.w, c.N, c.C);
+    assert_memory_equal(res, copy, n * sizeof(float));
+    for (int i = 0; i < c.C; i++) assert_true(dw2[i] == dw[i] && db2[i] == db[i]);
+    m2pt_layernorm_backward_res(dres, dres, NULL, NULL, c.r, c.x, c.mean, c.rstd, c.w, c.N, c.C);
+    assert_memory_equal(dres, copy, n * sizeof(float));
+    free(dres), free(copy), free(res), free(dw2), free(db2);
     free(c.x), free(c.w), free(c.b), free(c.y), free(c.mean), free(c.rstd), free(c.r), free(dx), free(dw), free(db);
 }
 

@@ -238,8 +238,7 @@ static void forward_chunk(m2pt_blocks *b, int s0, int n) {
         m2pt_attention_forward(att, b->att_p[l] + (long)s0 * H * T * T, qkv, n, T, D, H);
         m2pt_gemm_linear(mid, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D); /* + the residual */
         m2pt_layernorm_forward(ln2, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
-        m2pt_gemm_linear(fc1, ln2, wt[M2PT_LIN_FC1], w.fc1_b, NULL, N, D, F);
-        m2pt_gelu_forward(gelu, fc1, fc1, (size_t)N * F); /* fc1 becomes gelu' */
+        m2pt_gemm_linear_gelu(gelu, fc1, ln2, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 holds gelu' */
         m2pt_gemm_linear(out, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
     }
 }
@@ -295,7 +294,6 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
-    const size_t nd = (size_t)N * D * sizeof(float);
     group_scratch sc;
     group_layout(b, b->gscratch + (size_t)g * b->gscratch_floats, &sc);
     const float *d_in = b->d_out + r0 * D; /* the gradient entering the block from above */
@@ -309,9 +307,8 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         m2pt_gelu_backward(sc.hidden, sc.hidden, b->fc1[l] + r0 * F, (size_t)N * F);
         m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], N, D, F);
         m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, b->ln2[l] + r0 * D, NULL, N, D, F);
-        memcpy(sc.mid, d_in, nd);
-        m2pt_layernorm_backward(sc.mid, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0,
-                                b->ln2_rstd[l] + r0, w.ln2_w, N, D);
+        m2pt_layernorm_backward_res(sc.mid, d_in, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D,
+                                    b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w, N, D);
         /* attention branch */
         m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], N, D, D);
         m2pt_linear_backward(NULL, pg.proj_w, pg.proj_b, sc.mid, b->att[l] + r0 * D, NULL, N, D, D);
@@ -319,9 +316,8 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
                                 b->att[l] + r0 * D, n, T, D, H);
         m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], N, D, 3 * D);
         m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, b->ln1[l] + r0 * D, NULL, N, D, 3 * D);
-        memcpy(d_next, sc.mid, nd);
-        m2pt_layernorm_backward(d_next, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D, b->ln1_mean[l] + r0,
-                                b->ln1_rstd[l] + r0, w.ln1_w, N, D);
+        m2pt_layernorm_backward_res(d_next, sc.mid, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D,
+                                    b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, w.ln1_w, N, D);
         d_in = d_next;
     }
 }

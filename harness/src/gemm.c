@@ -9,6 +9,8 @@
  * vector extensions, as in attention.c: AVX-512 with -march=native, narrower units elsewhere. */
 #include "gemm.h"
 
+#include "fastmath.h"
+
 #if defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi" /* 64-byte vectors in static inline helpers only */
 #endif
@@ -26,12 +28,22 @@ static inline void vstore(float *p, vf v) { *(vf_u *)p = v; }
 
 enum { START_ZERO, START_BIAS, START_C };
 
+/* gelu and gelu' of each lane (fastmath.h's erf form, as m2pt_gelu_forward). */
+static inline vf vgelu(vf x, vf *grad) {
+    float in[GEMM_VL], out[GEMM_VL], d[GEMM_VL];
+    vstore(in, x);
+#pragma omp simd
+    for (int l = 0; l < GEMM_VL; l++) out[l] = m2pt_gelu_and_grad(in[l], &d[l]);
+    *grad = vload(d);
+    return vload(out);
+}
+
 /* One micro-tile over K steps of the reduction. mr, nv and a_unit (A's row stride is 1) are
  * compile-time constants at every call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const int a_unit, float *c,
                                                        long ldc, const float *a, long ars, long acs, const float *b,
                                                        long ldb, int K, const float *bias, const float *res, long ldr,
-                                                       int start) {
+                                                       float *gg, long ldg, int start) {
     vf acc[GEMM_MR][GEMM_NV];
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
@@ -51,11 +63,16 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         for (int v = 0; v < nv; v++) {
             vf o = acc[r][v];
             if (res) o += vload(res + r * ldr + v * GEMM_VL);
+            if (gg) {
+                vf d;
+                o = vgelu(o, &d);
+                vstore(gg + r * ldg + v * GEMM_VL, d);
+            }
             vstore(c + r * ldc + v * GEMM_VL, o);
         }
 }
 
-#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, start
+#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, gg, ldg, start
 #define TILE_CASE(m)                                                                                                 \
     case m:                                                                                                          \
         if (nv == 2) a_unit ? tile(m, 2, 1, TILE_ARGS) : tile(m, 2, 0, TILE_ARGS);                                   \
@@ -63,7 +80,8 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         break;
 
 static void tile_dispatch(int mr, int nv, int a_unit, float *c, long ldc, const float *a, long ars, long acs,
-                          const float *b, long ldb, int K, const float *bias, const float *res, long ldr, int start) {
+                          const float *b, long ldb, int K, const float *bias, const float *res, long ldr, float *gg,
+                          long ldg, int start) {
     switch (mr) {
         TILE_CASE(8)
         TILE_CASE(7)
@@ -86,7 +104,9 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
     do { /* at least once: K = 0 still writes the start value (and the residual) */
         const int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         const int start = g->accumulate || k0 > 0 ? START_C : g->bias ? START_BIAS : START_ZERO;
-        const float *res = k0 + kc >= K ? g->res : NULL;
+        const int last = k0 + kc >= K;
+        const float *res = last ? g->res : NULL;
+        float *gg = last ? g->gelu_grad : NULL;
         for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
@@ -99,7 +119,8 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                 }
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc,
-                              g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr, start);
+                              g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr,
+                              gg ? gg + i0 * g->ldg + j0 : NULL, g->ldg, start);
             }
         }
         k0 += kc;
@@ -109,6 +130,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             float s = g->accumulate ? g->c[i * g->ldc + j] : g->bias ? g->bias[j] : 0.0f;
             for (int k = 0; k < K; k++) s += g->a[i * g->ars + k * g->acs] * g->b[(long)k * g->ldb + j];
             if (g->res) s += g->res[i * g->ldr + j];
+            if (g->gelu_grad) s = m2pt_gelu_and_grad(s, &g->gelu_grad[i * g->ldg + j]);
             g->c[i * g->ldc + j] = s;
         }
 }
@@ -122,6 +144,12 @@ void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b,
                       int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
                                 .N = out, .K = in, .bias = b, .res = res, .ldr = out});
+}
+
+void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
+                           int out) {
+    m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
+                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out});
 }
 
 void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out) {

@@ -27,6 +27,8 @@ typedef struct {
     const float *bias; /* [N] or NULL; ignored when accumulating */
     const float *res;  /* [M, ldr] added to the result, or NULL */
     long ldr;
+    float *gelu_grad;  /* non-NULL: C = gelu(result) and gelu_grad [M, ldg] = gelu'(result) */
+    long ldg;
     int accumulate;
 } m2pt_gemm_args;
 
@@ -38,6 +40,10 @@ void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols);
 /* y[N, out] = x[N, in] W^T + b (+ res[N, out]), with wt = W^T [in, out] (m2pt_gemm_transpose). */
 void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
                       int out);
+
+/* h = x W^T + b, then y = gelu(h) and dydh = gelu'(h) (ops.h's erf form), h never stored. */
+void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
+                           int out);
 
 /* dx[N, in] = dy[N, out] W, W [out, in]. */
 void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);

@@ -77,7 +77,7 @@ void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, cons
 
 typedef struct {
     float *y, *mean, *rstd, *dx, *dw, *db;
-    const float *x, *w, *b, *dy;
+    const float *x, *w, *b, *dy, *dres;
     const float *cmean, *crstd;
     int N, C;
 } ln_args;
@@ -132,9 +132,10 @@ static void ln_backward_task(void *p, int tid, int nt) {
         }
         sum_g /= (float)C;
         sum_gx /= (float)C;
+        const float *dres = a->dres ? a->dres + r * C : dx; /* dx += ..., or dx = dres + ... */
         for (int i = 0; i < C; i++) {
             float xhat = (x[i] - m) * s;
-            dx[i] += s * (dy[i] * a->w[i] - sum_g - xhat * sum_gx);
+            dx[i] = dres[i] + s * (dy[i] * a->w[i] - sum_g - xhat * sum_gx);
         }
     }
     /* dw, db are column sums: each thread owns a column range, so no reduction races */
@@ -152,6 +153,13 @@ static void ln_backward_task(void *p, int tid, int nt) {
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *mean, const float *rstd, const float *w, int N, int C) {
     ln_args a = {.dx = dx, .dw = dw, .db = db, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
+                 .w = w, .N = N, .C = C};
+    m2pt_parallel(ln_backward_task, &a);
+}
+
+void m2pt_layernorm_backward_res(float *dx, const float *dres, float *dw, float *db, const float *dy, const float *x,
+                                 const float *mean, const float *rstd, const float *w, int N, int C) {
+    ln_args a = {.dx = dx, .dres = dres, .dw = dw, .db = db, .dy = dy, .x = x, .cmean = mean, .crstd = rstd,
                  .w = w, .N = N, .C = C};
     m2pt_parallel(ln_backward_task, &a);
 }

@@ -21,6 +21,10 @@ void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, 
  * dx may be NULL (only the parameter gradients), dw NULL (only dx; db is then ignored). */
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                              const float *mean, const float *rstd, const float *w, int N, int C);
+/* The same with dx = dres + ... (written, not accumulated): a residual's gradient and the
+ * norm's in one pass, without first copying dres into dx. dx may alias dres. */
+void m2pt_layernorm_backward_res(float *dx, const float *dres, float *dw, float *db, const float *dy, const float *x,
+                                 const float *mean, const float *rstd, const float *w, int N, int C);
 
 /* GELU, erf form (PyTorch's default): y = x/2 (1 + erf(x / sqrt 2)). Also stores the
  * derivative gelu'(x) into dydx when non-NULL (computing both shares one exp; the backward then
