@@ -4,7 +4,8 @@
  *    transposed, starting from zero, from a bias and from C, with and without a residual;
  *  - the three linear entry points against plain loops, at the model's shapes;
  *  - results independent of how the output rows of a weight gradient are split;
- *  - the GELU epilogue against a product followed by m2pt_gelu_forward;
+ *  - the GELU epilogue against a product followed by m2pt_gelu_forward, the multiply epilogue
+ *    against a product followed by the multiply;
  *  - the transpose. */
 #include <math.h>
 #include <setjmp.h>
@@ -108,7 +109,12 @@ static void test_linear_shapes(void **state) {
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++) assert_true(wt[i * out + o] == W[o * in + i]);
         m2pt_gemm_linear(y, x, wt, bias, res, N, in, out);
-        m2pt_gemm_linear_dx(dx, dy, W, N, in, out);
+        m2pt_gemm_linear_dx(dx, dy, W, NULL, N, in, out);
+        float *mul = randv((size_t)N * in), *dxm = malloc((size_t)N * in * sizeof(float));
+        assert_non_null(dxm);
+        m2pt_gemm_linear_dx(dxm, dy, W, mul, N, in, out); /* the multiply folded in: the same bits */
+        for (int k = 0; k < N * in; k++) assert_true(dxm[k] == dx[k] * mul[k]);
+        free(mul), free(dxm);
         m2pt_gemm_linear_dw(dW, dy, x, N, in, out, 0, out);
         char what[64];
         snprintf(what, sizeof what, "linear %d -> %d", in, out);

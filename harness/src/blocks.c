@@ -302,19 +302,18 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
         float *d_next = l == 0 ? b->d_input + r0 * D : sc.stream; /* d_in (sc.stream) is dead by then */
         /* MLP branch; the residual passes d_in through unchanged */
-        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], N, F, D);
+        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], b->fc1[l] + r0 * F, N, F, D); /* times gelu' */
         m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, b->gelu[l] + r0 * F, NULL, N, F, D);
-        m2pt_gelu_backward(sc.hidden, sc.hidden, b->fc1[l] + r0 * F, (size_t)N * F);
-        m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], N, D, F);
+        m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], NULL, N, D, F);
         m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, b->ln2[l] + r0 * D, NULL, N, D, F);
         m2pt_layernorm_backward_res(sc.mid, d_in, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D,
                                     b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w, N, D);
         /* attention branch */
-        m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], N, D, D);
+        m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], NULL, N, D, D);
         m2pt_linear_backward(NULL, pg.proj_w, pg.proj_b, sc.mid, b->att[l] + r0 * D, NULL, N, D, D);
         m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
                                 b->att[l] + r0 * D, n, T, D, H);
-        m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], N, D, 3 * D);
+        m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], NULL, N, D, 3 * D);
         m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, b->ln1[l] + r0 * D, NULL, N, D, 3 * D);
         m2pt_layernorm_backward_res(d_next, sc.mid, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D,
                                     b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, w.ln1_w, N, D);

@@ -43,7 +43,8 @@ static inline vf vgelu(vf x, vf *grad) {
 static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const int a_unit, float *c,
                                                        long ldc, const float *a, long ars, long acs, const float *b,
                                                        long ldb, int K, const float *bias, const float *res, long ldr,
-                                                       float *gg, long ldg, int start) {
+                                                       float *gg, long ldg, const float *mul, long ldm,
+                                                       int start) {
     vf acc[GEMM_MR][GEMM_NV];
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
@@ -63,6 +64,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         for (int v = 0; v < nv; v++) {
             vf o = acc[r][v];
             if (res) o += vload(res + r * ldr + v * GEMM_VL);
+            if (mul) o *= vload(mul + r * ldm + v * GEMM_VL);
             if (gg) {
                 vf d;
                 o = vgelu(o, &d);
@@ -72,7 +74,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         }
 }
 
-#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, gg, ldg, start
+#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, gg, ldg, mul, ldm, start
 #define TILE_CASE(m)                                                                                                 \
     case m:                                                                                                          \
         if (nv == 2) a_unit ? tile(m, 2, 1, TILE_ARGS) : tile(m, 2, 0, TILE_ARGS);                                   \
@@ -81,7 +83,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
 
 static void tile_dispatch(int mr, int nv, int a_unit, float *c, long ldc, const float *a, long ars, long acs,
                           const float *b, long ldb, int K, const float *bias, const float *res, long ldr, float *gg,
-                          long ldg, int start) {
+                          long ldg, const float *mul, long ldm, int start) {
     switch (mr) {
         TILE_CASE(8)
         TILE_CASE(7)
@@ -107,6 +109,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
         const int last = k0 + kc >= K;
         const float *res = last ? g->res : NULL;
         float *gg = last ? g->gelu_grad : NULL;
+        const float *mul = last ? g->mul : NULL;
         for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
@@ -120,7 +123,8 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc,
                               g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr,
-                              gg ? gg + i0 * g->ldg + j0 : NULL, g->ldg, start);
+                              gg ? gg + i0 * g->ldg + j0 : NULL, g->ldg, mul ? mul + i0 * g->ldm + j0 : NULL,
+                              g->ldm, start);
             }
         }
         k0 += kc;
@@ -130,6 +134,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             float s = g->accumulate ? g->c[i * g->ldc + j] : g->bias ? g->bias[j] : 0.0f;
             for (int k = 0; k < K; k++) s += g->a[i * g->ars + k * g->acs] * g->b[(long)k * g->ldb + j];
             if (g->res) s += g->res[i * g->ldr + j];
+            if (g->mul) s *= g->mul[i * g->ldm + j];
             if (g->gelu_grad) s = m2pt_gelu_and_grad(s, &g->gelu_grad[i * g->ldg + j]);
             g->c[i * g->ldc + j] = s;
         }
@@ -152,9 +157,9 @@ void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *w
                                 .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out});
 }
 
-void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out) {
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = dx, .ldc = in, .a = dy, .ars = out, .acs = 1, .b = W, .ldb = in, .M = N,
-                                .N = in, .K = out});
+                                .N = in, .K = out, .mul = mul, .ldm = in});
 }
 
 void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1) {

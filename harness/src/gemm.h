@@ -29,6 +29,8 @@ typedef struct {
     long ldr;
     float *gelu_grad;  /* non-NULL: C = gelu(result) and gelu_grad [M, ldg] = gelu'(result) */
     long ldg;
+    const float *mul;  /* non-NULL: the result times mul [M, ldm], elementwise (after res) */
+    long ldm;
     int accumulate;
 } m2pt_gemm_args;
 
@@ -45,8 +47,9 @@ void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b,
 void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
                            int out);
 
-/* dx[N, in] = dy[N, out] W, W [out, in]. */
-void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, int N, int in, int out);
+/* dx[N, in] = dy[N, out] W, W [out, in]; times mul [N, in] elementwise when mul is not NULL
+ * (the next op's local derivative, e.g. gelu'). */
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out);
 
 /* dW[o0:o1, :] += dy[:, o0:o1]^T x over all N rows (dy has `out` columns, x has `in`). */
 void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1);

@@ -55,7 +55,7 @@ static void linear_backward_task(void *p, int tid, int nt) {
     long r0, r1, o0, o1;
     m2pt_split(a->N, nt, tid, 8, &r0, &r1);
     if (a->dx && r1 > r0) /* dx = dy W: rows of dx from rows of dy */
-        m2pt_gemm_linear_dx(a->dx + r0 * a->in, a->dy + r0 * a->out, a->W, (int)(r1 - r0), a->in, a->out);
+        m2pt_gemm_linear_dx(a->dx + r0 * a->in, a->dy + r0 * a->out, a->W, NULL, (int)(r1 - r0), a->in, a->out);
     m2pt_split(a->out, nt, tid, 8, &o0, &o1);
     if (!a->dW || o1 <= o0) return;
     /* dW[o0:o1] += dy[:, o0:o1]^T x: each thread owns whole rows of dW, so no reduction races */
@@ -137,7 +137,13 @@ static void ln_backward_task(void *p, int tid, int nt) {
             float xhat = (x[i] - m) * s;
             dx[i] = dres[i] + s * (dy[i] * a->w[i] - sum_g - xhat * sum_gx);
         }
+        if (nt == 1 && a->dw) /* alone: the column sums too, while the row is in L1 (same order) */
+            for (int i = 0; i < C; i++) {
+                a->dw[i] += dy[i] * (x[i] - m) * s;
+                a->db[i] += dy[i];
+            }
     }
+    if (nt == 1 && a->dx) return;
     /* dw, db are column sums: each thread owns a column range, so no reduction races */
     m2pt_split(C, nt, tid, 16, &c0, &c1);
     for (long r = 0; a->dw && r < a->N; r++) {
