@@ -38,19 +38,27 @@ static inline vf vgelu(vf x, vf *grad) {
     return vload(out);
 }
 
+/* What a tile starts from and does before its store, already offset to the tile. Passed by
+ * pointer and read only outside the reduction loop, so that the loop keeps its pointers in
+ * registers (passing these as arguments made GCC spill inside the loop: a 7% slower step). */
+typedef struct {
+    const float *bias, *res, *mul;
+    float *gg;
+    long ldr, ldm, ldg;
+    int start;
+} tile_epi;
+
 /* One micro-tile over K steps of the reduction. mr, nv and a_unit (A's row stride is 1) are
  * compile-time constants at every call, so the accumulators live in registers. */
 static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const int a_unit, float *c,
                                                        long ldc, const float *a, long ars, long acs, const float *b,
-                                                       long ldb, int K, const float *bias, const float *res, long ldr,
-                                                       float *gg, long ldg, const float *mul, long ldm,
-                                                       int start) {
+                                                       long ldb, int K, const tile_epi *e) {
     vf acc[GEMM_MR][GEMM_NV];
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++)
-            acc[r][v] = start == START_C      ? vload(c + r * ldc + v * GEMM_VL)
-                        : start == START_BIAS ? vload(bias + v * GEMM_VL)
-                                              : (vf){0};
+            acc[r][v] = e->start == START_C      ? vload(c + r * ldc + v * GEMM_VL)
+                        : e->start == START_BIAS ? vload(e->bias + v * GEMM_VL)
+                                                 : (vf){0};
     for (int k = 0; k < K; k++) {
         vf bv[GEMM_NV];
         for (int v = 0; v < nv; v++) bv[v] = vload(b + k * ldb + v * GEMM_VL);
@@ -63,18 +71,18 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
             vf o = acc[r][v];
-            if (res) o += vload(res + r * ldr + v * GEMM_VL);
-            if (mul) o *= vload(mul + r * ldm + v * GEMM_VL);
-            if (gg) {
+            if (e->res) o += vload(e->res + r * e->ldr + v * GEMM_VL);
+            if (e->mul) o *= vload(e->mul + r * e->ldm + v * GEMM_VL);
+            if (e->gg) {
                 vf d;
                 o = vgelu(o, &d);
-                vstore(gg + r * ldg + v * GEMM_VL, d);
+                vstore(e->gg + r * e->ldg + v * GEMM_VL, d);
             }
             vstore(c + r * ldc + v * GEMM_VL, o);
         }
 }
 
-#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, bias, res, ldr, gg, ldg, mul, ldm, start
+#define TILE_ARGS c, ldc, a, ars, acs, b, ldb, K, e
 #define TILE_CASE(m)                                                                                                 \
     case m:                                                                                                          \
         if (nv == 2) a_unit ? tile(m, 2, 1, TILE_ARGS) : tile(m, 2, 0, TILE_ARGS);                                   \
@@ -82,8 +90,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         break;
 
 static void tile_dispatch(int mr, int nv, int a_unit, float *c, long ldc, const float *a, long ars, long acs,
-                          const float *b, long ldb, int K, const float *bias, const float *res, long ldr, float *gg,
-                          long ldg, const float *mul, long ldm, int start) {
+                          const float *b, long ldb, int K, const tile_epi *e) {
     switch (mr) {
         TILE_CASE(8)
         TILE_CASE(7)
@@ -120,11 +127,14 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                     __builtin_prefetch(g->c + r * g->ldc + j0, 1, 3);
                     if (nv > 1) __builtin_prefetch(g->c + r * g->ldc + j0 + GEMM_VL, 1, 3);
                 }
+                const tile_epi e = {
+                    .bias = g->bias ? g->bias + j0 : NULL,
+                    .res = res ? res + i0 * g->ldr + j0 : NULL,
+                    .mul = mul ? mul + i0 * g->ldm + j0 : NULL,
+                    .gg = gg ? gg + i0 * g->ldg + j0 : NULL,
+                    .ldr = g->ldr, .ldm = g->ldm, .ldg = g->ldg, .start = start};
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
-                              g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc,
-                              g->bias ? g->bias + j0 : NULL, res ? res + i0 * g->ldr + j0 : NULL, g->ldr,
-                              gg ? gg + i0 * g->ldg + j0 : NULL, g->ldg, mul ? mul + i0 * g->ldm + j0 : NULL,
-                              g->ldm, start);
+                              g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc, &e);
             }
         }
         k0 += kc;
