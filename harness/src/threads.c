@@ -76,6 +76,8 @@ void m2pt_threads_shutdown(void) {
     pool.n = 0;
 }
 
+#define POOL_STACK ((size_t)8 << 20)
+
 int m2pt_threads_init(int n) {
     if (n <= 0) n = env_threads();
     if (n < 0) return -1;
@@ -85,10 +87,16 @@ int m2pt_threads_init(int n) {
     openblas_set_num_threads(1); /* the pool owns the cores; each BLAS call runs on its caller */
     pool.n = 1;
     pool.base_gen = atomic_load(&pool.gen);
+    /* Explicit stacks: attention keeps ~0.6 MB of tiles on the stack (attention.c), and the
+     * default size follows `ulimit -s`, which may be small (or, unlimited, only 2 MB). */
+    pthread_attr_t attr;
+    const int have_attr = pthread_attr_init(&attr) == 0;
+    if (have_attr) (void)pthread_attr_setstacksize(&attr, POOL_STACK); /* if refused: the default */
     for (int i = 1; i < n; i++) {
-        if (pthread_create(&pool.th[i], NULL, worker, (void *)(long)i) != 0) break;
+        if (pthread_create(&pool.th[i], have_attr ? &attr : NULL, worker, (void *)(long)i) != 0) break;
         pool.n = i + 1;
     }
+    if (have_attr) pthread_attr_destroy(&attr);
     return pool.n;
 }
 
