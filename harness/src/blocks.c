@@ -67,17 +67,24 @@ int m2pt_blocks_share(m2pt_blocks *b, const m2pt_blocks *src) {
     return 0;
 }
 
-m2pt_block_tensors m2pt_blocks_tensors(const m2pt_blocks *b, const float *arena, int l) {
-    const m2pt_block_index *ix = &b->idx[l];
+/* Block l's tensors in a buffer laid out like the arenas from float `lo` on (lo 0: an arena). */
+static m2pt_block_tensors tensors_from(const m2pt_blocks *b, const float *base, size_t lo, int l) {
+    const int *ix = &b->idx[l].ln1_w;
     const m2pt_tensor_info *t = b->params->t;
-    float *base = (float *)arena;
-    m2pt_block_tensors r = {
-        base + t[ix->ln1_w].offset, base + t[ix->ln1_b].offset, base + t[ix->qkv_w].offset,
-        base + t[ix->qkv_b].offset, base + t[ix->proj_w].offset, base + t[ix->proj_b].offset,
-        base + t[ix->ln2_w].offset, base + t[ix->ln2_b].offset, base + t[ix->fc1_w].offset,
-        base + t[ix->fc1_b].offset, base + t[ix->fc2_w].offset, base + t[ix->fc2_b].offset,
-    };
-    return r;
+    float *q[12];
+    for (int i = 0; i < 12; i++) q[i] = (float *)base + (t[ix[i]].offset - lo);
+    return (m2pt_block_tensors){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+}
+
+m2pt_block_tensors m2pt_blocks_tensors(const m2pt_blocks *b, const float *arena, int l) {
+    return tensors_from(b, arena, 0, l);
+}
+
+/* Block linear id's weight shape: [*out, *in]. */
+static void linear_shape(const m2pt_blocks *b, int id, int *out, int *in) {
+    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
+    const int shape[M2PT_LIN_COUNT][2] = {{3 * D, D}, {D, D}, {F, D}, {D, F}};
+    *out = shape[id][0], *in = shape[id][1];
 }
 
 /* The samples are cut into chunks that a thread runs through all ops before the next: about
@@ -247,45 +254,38 @@ static void forward_chunk(m2pt_blocks *b, int s0, int n) {
  * threads share out the linears. */
 static void transpose_task(void *p, int tid, int nt) {
     m2pt_blocks *b = p;
-    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
-    const int shape[M2PT_LIN_COUNT][2] = {{3 * D, D}, {D, D}, {F, D}, {D, F}}; /* out, in */
     long k0, k1;
     m2pt_split((long)b->cfg.depth * M2PT_LIN_COUNT, nt, tid, 1, &k0, &k1);
     for (long k = k0; k < k1; k++) {
-        const int id = (int)(k % M2PT_LIN_COUNT);
-        m2pt_gemm_transpose(b->w_t[k], b->w_eff[k], shape[id][0], shape[id][1]);
+        int out, in;
+        linear_shape(b, (int)(k % M2PT_LIN_COUNT), &out, &in);
+        m2pt_gemm_transpose(b->w_t[k], b->w_eff[k], out, in);
     }
 }
 
 float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
-    const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
-    const int shape[M2PT_LIN_COUNT][2] = {{3 * D, D}, {D, D}, {F, D}, {D, F}}; /* out, in */
     b->batch = batch;
     /* The pathway's effective weights first (it may use the pool itself), then one parallel
      * region for the whole stack. */
     for (int l = 0; l < b->cfg.depth; l++) {
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
         const float *W[M2PT_LIN_COUNT] = {w.qkv_w, w.proj_w, w.fc1_w, w.fc2_w};
-        for (int id = 0; id < M2PT_LIN_COUNT; id++)
+        for (int id = 0; id < M2PT_LIN_COUNT; id++) {
+            int out, in;
+            linear_shape(b, id, &out, &in);
             b->w_eff[l * M2PT_LIN_COUNT + id] =
-                b->hook && b->hook->effective
-                    ? b->hook->effective(b->hook->ctx, l, (m2pt_linear_id)id, W[id], shape[id][0], shape[id][1])
-                    : W[id];
+                b->hook && b->hook->effective ? b->hook->effective(b->hook->ctx, l, (m2pt_linear_id)id, W[id], out, in)
+                                              : W[id];
+        }
     }
     m2pt_parallel(transpose_task, b);
     m2pt_parallel(forward_task, b);
     return b->res[b->cfg.depth];
 }
 
-/* The block tensors inside group g's partial gradients (same layout as the arenas, shifted). */
+/* The block tensors inside group g's partial gradients (the arenas' layout, from param_lo on). */
 static m2pt_block_tensors partial_tensors(const m2pt_blocks *b, int g, int l) {
-    const m2pt_block_index *ix = &b->idx[l];
-    const m2pt_tensor_info *t = b->params->t;
-    float *base = b->gpartial + (size_t)g * b->gpartial_floats;
-    const int *k = &ix->ln1_w;
-    float *q[12];
-    for (int i = 0; i < 12; i++) q[i] = base + (t[k[i]].offset - b->param_lo);
-    return (m2pt_block_tensors){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+    return tensors_from(b, b->gpartial + (size_t)g * b->gpartial_floats, b->param_lo, l);
 }
 
 /* Samples [s0, s0 + n) back through every block, in group g: input gradients in the group's
