@@ -201,20 +201,22 @@ static double att_reference_max_err(const att_ctx *c) {
 static void check_attention(int B, int T, int D, int H, int samples) {
     att_ctx c = {.B = B, .T = T, .D = D, .H = H};
     size_t nq = (size_t)c.B * c.T * 3 * c.D, no = (size_t)c.B * c.T * c.D;
-    c.qkv = buf(nq), c.out = buf(no), c.P = buf((size_t)c.B * c.H * c.T * c.T), c.r = buf(no);
+    c.qkv = buf(nq), c.out = buf(no), c.P = buf(m2pt_attention_p_floats(c.B, c.T, c.H)), c.r = buf(no);
     gc_fill(c.qkv, nq, 14, -1.5f, 1.5f), gc_fill(c.r, no, 15, -1, 1);
     att_loss(&c);
-    for (int row = 0; row < c.B * c.H * c.T; row++) { /* every probability row sums to one */
-        double s = 0;
-        for (int j = 0; j < c.T; j++) s += c.P[(size_t)row * c.T + j];
-        assert_float_equal(s, 1.0, 1e-5);
-    }
+    for (int b = 0; b < c.B; b++) /* every query's probabilities sum to one */
+        for (int h = 0; h < c.H; h++)
+            for (int i = 0; i < c.T; i++) {
+                double s = 0;
+                for (int j = 0; j < c.T; j++) s += m2pt_attention_prob(c.P, c.T, c.H, b, h, i, j);
+                assert_float_equal(s, 1.0, 1e-5);
+            }
     double err = att_reference_max_err(&c);
     printf("  attention B %d T %d D %d H %d: forward max abs err vs double reference %.2e\n", B, T, D, H, err);
     assert_true(err < 1e-5);
     float *dqkv = buf(nq);
     memset(dqkv, 0x7f, nq * sizeof(float)); /* backward must overwrite, not accumulate */
-    m2pt_attention_backward(dqkv, c.r, c.qkv, c.P, c.out, c.B, c.T, c.D, c.H);
+    m2pt_attention_backward(dqkv, c.r, c.qkv, c.P, c.B, c.T, c.D, c.H);
     gc_opts o = OPTS;
     o.samples = samples;
     assert_int_equal(gc_check("attention.dqkv", att_loss, &c, c.qkv, dqkv, nq, &o), 0);
@@ -227,8 +229,8 @@ static void test_attention(void **state) {
     check_attention(2, 50, 64, 4, 600); /* the default micro-ViT: 50 tokens, head dim 16 */
     check_attention(1, 21, 40, 2, 400); /* head dim 20: a full and a partial column tile */
     check_attention(1, 33, 96, 2, 400); /* head dim 48, tokens just above two tiles */
-    check_attention(1, 197, 128, 2, 300); /* the large shape's head: 197 tokens in 3 row blocks */
-    check_attention(1, 300, 40, 2, 300);  /* 6 row blocks, the last partial; head dim 20 */
+    check_attention(1, 197, 128, 2, 300); /* the large shape's head: 197 tokens in 3 query blocks */
+    check_attention(1, 300, 40, 2, 300);  /* 7 query blocks, the last partial; head dim 20 */
 }
 
 /* ------------------------------------------------------------------ cross-entropy */

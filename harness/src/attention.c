@@ -2,19 +2,23 @@
  *
  * With T ~ 50 tokens and head dim ~ 16, per-(batch, head) sgemm calls spend more time in call
  * overhead and packing than in arithmetic. Here one task takes whole (batch, head) pairs and
- * runs every product through the register-tiled kernels of gemm.c (8 rows x 32 columns in
- * registers), reading Q, K, V, dO and writing out, dQ where they lie in the [B*T, 3D] rows when
- * the head dim is a multiple of 16; otherwise through small zero-padded copies. Only K^T (V^T in
- * the backward) is always copied, transposed: it is the B operand of the scores. Query rows go
- * in blocks whose scores fit AT_BLOCK floats (a whole head up to 256 tokens): few product calls
- * per head (their setup cost dominated attention with 16-row blocks), scores stay in L1/L2.
+ * runs every product through the register-tiled kernels of gemm.c, reading Q, K, V, dO and
+ * writing out, dQ, dK, dV where they lie in the [B*T, 3D] rows when the head dim is a multiple
+ * of 16 (otherwise through small zero-padded copies).
  *
- * The softmax reduces whole vectors (max and sum across a row's vectors, then one logarithmic
- * reduction across lanes): the compiler's own `omp simd` reduction had become a chain of 16
- * dependent scalar adds per row, a fifth of the forward. Padding columns (T <= j < Tp) drop
- * out through an additive -inf / multiplicative 0 mask. The backward uses the O(T) softmax
- * identity rowsum(dP * P) = dO . O (as FlashAttention does). Summation orders are fixed, so
- * results are deterministic and independent of the thread count. */
+ * The scores are computed transposed, key-major: S^T = K (scale Q)^T, a row per key and a
+ * column per query. The softmax over keys then runs down columns, 16 queries per vector, with
+ * no reduction across lanes (the row-wise softmax spent most of its time in the max and sum
+ * reductions across each row's vectors and their latency); the probabilities are saved the
+ * same way (P^T, rows padded to Tp = T rounded up to 16) and are directly the A operand of
+ * the products that read them (out = P V, dV = P^T dO, dQ = dS K, dK = dS^T Q). The one
+ * transposed copy a head needs (Q^T in the forward, dO^T in the backward) is made 16 x 16
+ * blocks at a time in registers. Queries go in column blocks whose scores fit AT_BLOCK floats
+ * (a whole head up to T = 128 at Tp = 128; the large shape's 197 tokens in 3 blocks).
+ *
+ * The backward uses the softmax identity dS = P * (dP - rowsum(P * dP)), the row sums again
+ * down columns. Summation orders are fixed, so results are deterministic and independent of the
+ * thread count. */
 #include <math.h>
 #include <string.h>
 
@@ -22,69 +26,90 @@
 #include "gemm.h"
 #include "ops.h"
 #include "threads.h"
+#include "vec.h"
 
-#define AT_C 16  /* floats per vector: one 512-bit register, two 256-bit ones */
-#define AT_BLOCK 16384 /* floats of scores per row block */
+#define AT_C VL         /* floats per vector */
+#define AT_BLOCK 16384 /* floats of scores per column block (at least 16 columns: T <= 1024) */
 
-/* Built without AVX-512 (ARCH=, make sanitize, make valgrind, make fuzz), GCC and clang warn that
- * passing a 64-byte vector "changes the ABI": these helpers are static inline, never called
- * across objects. */
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-typedef float vf __attribute__((vector_size(AT_C * sizeof(float))));
-typedef int vi __attribute__((vector_size(AT_C * sizeof(int))));
-typedef float vf_u __attribute__((vector_size(AT_C * sizeof(float)), aligned(4), may_alias));
-
-static inline vf vload(const float *p) { return *(const vf_u *)p; }
-static inline void vstore(float *p, vf v) { *(vf_u *)p = v; }
-static inline vf vmax(vf a, vf b) {
-    const vi m = a < b;
-    return (vf)(((vi)a & ~m) | ((vi)b & m));
-}
-/* Across the 16 lanes, in log2(16) steps. */
-static inline float hsum(vf v) {
-    v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-    return v[0];
-}
-static inline float hmax(vf v) {
-    v = vmax(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-    v = vmax(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
-    v = vmax(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
-    v = vmax(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
-    return v[0];
-}
 static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
-/* Query rows per block: as many as fit AT_BLOCK floats of scores (rows x Tp); the [rows, hdp]
- * output tiles then fit M2PT_ATT_MAX_TD, since rows <= T and T x hdp does (supported()). */
-static inline int block_rows(int T, int Tp) {
-    const int rb = AT_BLOCK / Tp;
-    return rb < 1 ? 1 : rb > T ? T : rb;
-}
 
-/* Copy of a short row, inline: these run ~10^5 times per step, where a memcpy call costs more
- * than the copy. */
-static inline void copy_row(float *restrict dst, const float *restrict src, int n) {
-    int j = 0;
-    for (; j + AT_C <= n; j += AT_C) vstore(dst + j, vload(src + j));
-    for (; j < n; j++) dst[j] = src[j];
-}
+size_t m2pt_attention_p_floats(int B, int T, int H) { return (size_t)B * H * T * round_up(T, AT_C); }
 
 int m2pt_attention_supported(int T, int hd) {
-    const long tp = round_up(T, AT_C), tr = round_up(T, 4), hdp = round_up(hd, AT_C);
-    return T > 0 && hd > 0 && T <= M2PT_ATT_MAX_T && tp * hd <= M2PT_ATT_MAX_TD && tr * hdp <= M2PT_ATT_MAX_TD;
+    const long tp = round_up(T, AT_C), hdp = round_up(hd, AT_C);
+    return T > 0 && hd > 0 && T <= M2PT_ATT_MAX_T && tp * hdp <= M2PT_ATT_MAX_TD;
 }
 
-/* dst [hd, Tp]: dst[d * Tp + j] = scale * src[j * ld + d] for j < T, 0 for T <= j < Tp. */
-static void load_transposed(float *dst, const float *src, int T, int Tp, long ld, int hd, float scale) {
-    for (int d = 0; d < hd; d++)
-        for (int j = T; j < Tp; j++) dst[(long)d * Tp + j] = 0.0f;
-    for (int j = 0; j < T; j++)
-        for (int d = 0; d < hd; d++) dst[(long)d * Tp + j] = scale * src[(long)j * ld + d];
+/* Query columns per block: as many whole vectors as fit AT_BLOCK floats of scores (T rows). */
+static inline int block_cols(int T, int Tp) {
+    const int cb = AT_BLOCK / T / AT_C * AT_C;
+    return cb < AT_C ? AT_C : cb > Tp ? Tp : cb;
 }
+
+/* ---------------------------------------------------------------- 16 x 16 transposes */
+
+/* One step of the in-register transpose: rows i and i + b exchange their off-diagonal b x b
+ * blocks (b = 8, 4, 2, 1 in turn; Hacker's-Delight style recursive block transpose). */
+#define TR_LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define TR_HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define TR_LO4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define TR_HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define TR_LO2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define TR_HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define TR_LO1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define TR_HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define TR_STEP(b)                                                                                                   \
+    for (int i = 0; i < AT_C; i++)                                                                                   \
+        if (!(i & (b))) {                                                                                            \
+            const vf x = r[i], y = r[i + (b)];                                                                       \
+            r[i] = __builtin_shufflevector(x, y, TR_LO##b);                                                          \
+            r[i + (b)] = __builtin_shufflevector(x, y, TR_HI##b);                                                    \
+        }
+
+/* dst[d * ldd + i] = scale * src[i * lds + d] for i < ni, d < nd; rows i >= ni read as 0 and
+ * only the first nw entries of each dst row are written (ni, nd, nw <= 16). */
+static inline void transpose16(float *restrict dst, long ldd, const float *restrict src, long lds, int ni, int nd,
+                               int nw, float scale) {
+    vf r[AT_C];
+    for (int i = 0; i < AT_C; i++) {
+        if (i >= ni) {
+            r[i] = (vf){0};
+        } else if (nd == AT_C) {
+            r[i] = vload(src + i * lds) * scale;
+        } else {
+            _Alignas(64) float row[AT_C] = {0};
+            for (int d = 0; d < nd; d++) row[d] = src[i * lds + d];
+            r[i] = vload(row) * scale;
+        }
+    }
+    TR_STEP(8)
+    TR_STEP(4)
+    TR_STEP(2)
+    TR_STEP(1)
+    for (int d = 0; d < nd; d++) {
+        if (nw == AT_C) {
+            vstore(dst + d * ldd, r[d]);
+        } else {
+            _Alignas(64) float row[AT_C];
+            vstore(row, r[d]);
+            for (int i = 0; i < nw; i++) dst[d * ldd + i] = row[i];
+        }
+    }
+}
+
+/* dst[c * ldd + r] = scale * src[r * lds + c] for r < nr, c < nc, and 0 for nr <= r < rpad (the
+ * zero padding of dst's rows), 16 x 16 blocks at a time. */
+static void transpose(float *dst, long ldd, const float *src, long lds, int nr, int nc, int rpad, float scale) {
+    for (int r0 = 0; r0 < rpad; r0 += AT_C)
+        for (int c0 = 0; c0 < nc; c0 += AT_C) {
+            const int ni = nr - r0 < AT_C ? nr - r0 : AT_C, nd = nc - c0 < AT_C ? nc - c0 : AT_C;
+            const int nw = rpad - r0 < AT_C ? rpad - r0 : AT_C;
+            transpose16(dst + (long)c0 * ldd + r0, ldd, src + (long)r0 * lds + c0, lds, ni < 0 ? 0 : ni, nd, nw,
+                        scale);
+        }
+}
+
+/* ---------------------------------------------------------------- operands and products */
 
 /* T rows of hd floats at src (stride ld) as an operand of whole vectors: src itself when hd is
  * a multiple of AT_C, else a copy zero-padded to [T, hdp] in tile. */
@@ -96,15 +121,22 @@ typedef struct {
 static operand rows_operand(float *tile, const float *src, int T, long ld, int hd, int hdp) {
     if (hd == hdp) return (operand){src, ld};
     for (int j = 0; j < T; j++) {
-        copy_row(tile + (long)j * hdp, src + (long)j * ld, hd);
+        for (int d = 0; d < hd; d++) tile[(long)j * hdp + d] = src[(long)j * ld + d];
         for (int d = hd; d < hdp; d++) tile[(long)j * hdp + d] = 0.0f;
     }
     return (operand){tile, hdp};
 }
 
-/* out[r][0..hd) for rows < n from a [n, hdp] tile (only when hd is not a multiple of AT_C). */
-static void store_rows(float *out, long ldo, const float *tile, int n, int hd, int hdp) {
-    for (int r = 0; r < n; r++) copy_row(out + (long)r * ldo, tile + (long)r * hdp, hd);
+/* Where n rows of hd outputs go: straight to out (stride ldo) when hd is a multiple of AT_C,
+ * else to a [n, hdp] tile that store_rows then copies out. */
+static operand rows_target(float *tile, float *out, long ldo, int hd, int hdp) {
+    return hd == hdp ? (operand){out, ldo} : (operand){tile, hdp};
+}
+
+static void store_rows(float *out, long ldo, const operand *t, int n, int hd) {
+    if (t->p == out) return;
+    for (int r = 0; r < n; r++)
+        for (int d = 0; d < hd; d++) out[(long)r * ldo + d] = t->p[(long)r * t->ld + d];
 }
 
 /* C [M, N] (ldc) = A [M, K] (row stride ars, column stride acs) B [K, N] (ldb), or C += with acc. */
@@ -114,61 +146,85 @@ static inline void product(float *c, long ldc, const float *a, long ars, long ac
                                 .N = N, .K = K, .accumulate = acc});
 }
 
-/* Softmax of the first T entries of row (Tp wide, 64-byte aligned, Tp a multiple of AT_C),
- * left in row (padding columns 0) and copied to p[0..T). mask[0..Tp) adds 0 or -inf (padding
- * drops out of the max), mask[Tp..2Tp) multiplies by 1 or 0 (and out of the sum). */
-static inline void softmax_row(float *restrict row, float *restrict p, const float *restrict mask, int T, int Tp) {
-    const float *restrict add = mask, *restrict mul = mask + Tp;
-    vf m = vload(row) + vload(add);
-    for (int j = AT_C; j < Tp; j += AT_C) m = vmax(m, vload(row + j) + vload(add + j));
-    const float mx = hmax(m);
-#pragma omp simd aligned(row, add, mul : 64)
-    for (int j = 0; j < Tp; j++) row[j] = m2pt_expf(row[j] + add[j] - mx) * mul[j];
-    vf s = vload(row);
-    for (int j = AT_C; j < Tp; j += AT_C) s += vload(row + j);
-    const vf inv = (vf){0} + 1.0f / hsum(s);
-    for (int j = 0; j < Tp; j += AT_C) vstore(row + j, vload(row + j) * inv);
-    copy_row(p, row, T);
+/* ---------------------------------------------------------------- softmax down columns */
+
+/* p[j][c] = softmax over j < T of s[j][c], for the w columns of s [T, w] (w a multiple of AT_C);
+ * p has row stride ldp. */
+static void softmax_columns(float *restrict p, long ldp, const float *restrict s, int T, int w) {
+    _Alignas(64) float mx[M2PT_ATT_MAX_T], z[M2PT_ATT_MAX_T];
+    for (int c = 0; c < w; c += AT_C) vstore(mx + c, vload(s + c));
+    for (int j = 1; j < T; j++)
+        for (int c = 0; c < w; c += AT_C) vstore(mx + c, vmax(vload(mx + c), vload(s + (long)j * w + c)));
+    memset(z, 0, (size_t)w * sizeof(float));
+    for (int j = 0; j < T; j++) {
+        float *restrict pj = p + (long)j * ldp;
+        const float *restrict sj = s + (long)j * w;
+#pragma omp simd aligned(mx, z : 64)
+        for (int c = 0; c < w; c++) {
+            const float e = m2pt_expf(sj[c] - mx[c]);
+            pj[c] = e;
+            z[c] += e;
+        }
+    }
+    for (int c = 0; c < w; c += AT_C) vstore(z + c, 1.0f / vload(z + c));
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < w; c += AT_C) vstore(p + (long)j * ldp + c, vload(p + (long)j * ldp + c) * vload(z + c));
 }
+
+/* ds[j][c] = scale * p[j][c] * (ds[j][c] - sum over j' of p[j'][c] ds[j'][c]): dP to dS down
+ * the w columns of ds [T, w]; p has row stride ldp. */
+static void softmax_columns_backward(float *restrict ds, const float *restrict p, long ldp, int T, int w,
+                                     float scale) {
+    _Alignas(64) float dot[M2PT_ATT_MAX_T];
+    memset(dot, 0, (size_t)w * sizeof(float));
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < w; c += AT_C)
+            vstore(dot + c, vload(dot + c) + vload(p + (long)j * ldp + c) * vload(ds + (long)j * w + c));
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < w; c += AT_C) {
+            float *dsj = ds + (long)j * w + c;
+            vstore(dsj, vload(p + (long)j * ldp + c) * (vload(dsj) - vload(dot + c)) * scale);
+        }
+}
+
+/* ---------------------------------------------------------------- forward */
 
 typedef struct {
     float *out, *P, *d_qkv;
-    const float *qkv, *cP, *d_out, *cout;
+    const float *qkv, *cP, *d_out;
     int B, T, D, H;
 } att_args;
 
-/* Scratch of one forward task. */
+/* Scratch of one task (on its stack: pool threads have 8 MB). */
 typedef struct {
-    _Alignas(64) float kt[M2PT_ATT_MAX_TD], v[M2PT_ATT_MAX_TD], o[M2PT_ATT_MAX_TD];
-    _Alignas(64) float s[AT_BLOCK], mask[2 * M2PT_ATT_MAX_T];
-} att_fwd_scratch;
+    _Alignas(64) float t[M2PT_ATT_MAX_TD]; /* Q^T or dO^T, [hd, Tp] */
+    _Alignas(64) float s[AT_BLOCK];        /* scores or their gradients, [T, w] */
+    _Alignas(64) float o1[M2PT_ATT_MAX_TD]; /* out^T or dQ^T of a column block, [hd, w] */
+    /* zero-padded [T, hdp] copies of the backward's B operands and outputs (hd % 16 != 0) */
+    _Alignas(64) float b1[M2PT_ATT_MAX_TD], b2[M2PT_ATT_MAX_TD];
+    _Alignas(64) float o2[M2PT_ATT_MAX_TD], o3[M2PT_ATT_MAX_TD];
+} att_scratch;
 
-static void att_forward_head(const att_args *a, long job, att_fwd_scratch *w) {
-    const int T = a->T, D = a->D, H = a->H, hd = D / H, Tp = round_up(T, AT_C), hdp = round_up(hd, AT_C);
+static void att_forward_head(const att_args *a, long job, att_scratch *w) {
+    const int T = a->T, D = a->D, H = a->H, hd = D / H, Tp = round_up(T, AT_C);
     const long ld = 3L * D;
     const int b = (int)(job / H), h = (int)(job % H);
     const float *base = a->qkv + (long)b * T * ld + h * hd;
-    load_transposed(w->kt, base + D, T, Tp, ld, hd, 1.0f / sqrtf((float)hd)); /* [hd, Tp], pre-scaled */
-    const operand v = rows_operand(w->v, base + 2 * D, T, ld, hd, hdp);
-    float *out = a->out + (long)b * T * D + h * hd;
-    for (int i0 = 0, rb = block_rows(T, Tp); i0 < T; i0 += rb) {
-        const int rows = T - i0 < rb ? T - i0 : rb;
-        product(w->s, Tp, base + i0 * ld, ld, 1, w->kt, Tp, rows, Tp, hd, 0); /* scores */
-        for (int r = 0; r < rows; r++) softmax_row(w->s + (long)r * Tp, a->P + (job * T + i0 + r) * T, w->mask, T, Tp);
-        if (hd == hdp) {
-            product(out + (long)i0 * D, D, w->s, Tp, 1, v.p, v.ld, rows, hd, T, 0);
-        } else {
-            product(w->o, hdp, w->s, Tp, 1, v.p, v.ld, rows, hdp, T, 0);
-            store_rows(out + (long)i0 * D, D, w->o, rows, hd, hdp);
-        }
+    float *P = a->P + job * T * Tp, *out = a->out + (long)b * T * D + h * hd;
+    transpose(w->t, Tp, base, ld, T, hd, Tp, 1.0f / sqrtf((float)hd)); /* (scale Q)^T [hd, Tp] */
+    for (int i0 = 0, cb = block_cols(T, Tp); i0 < T; i0 += cb) {
+        const int wc = Tp - i0 < cb ? Tp - i0 : cb, nq = T - i0 < wc ? T - i0 : wc;
+        product(w->s, wc, base + D, ld, 1, w->t + i0, Tp, T, wc, hd, 0); /* S^T = K (scale Q)^T [T, wc] */
+        softmax_columns(P + i0, Tp, w->s, T, wc);
+        /* out^T = V^T P^T [hd, wc] (head-dim rows: whole-vector tiles), then transposed out */
+        product(w->o1, wc, base + 2 * D, 1, ld, P + i0, Tp, hd, wc, T, 0);
+        transpose(out + (long)i0 * D, D, w->o1, wc, hd, nq, hd, 1.0f);
     }
 }
 
 static void att_forward_task(void *p, int tid, int nt) {
     const att_args *a = p;
-    att_fwd_scratch w;
-    const int T = a->T, Tp = round_up(T, AT_C);
-    for (int j = 0; j < Tp; j++) w.mask[j] = j < T ? 0.0f : -INFINITY, w.mask[Tp + j] = j < T ? 1.0f : 0.0f;
+    att_scratch w;
     long j0, j1;
     m2pt_split((long)a->B * a->H, nt, tid, 1, &j0, &j1);
     for (long job = j0; job < j1; job++) att_forward_head(a, job, &w);
@@ -179,66 +235,44 @@ void m2pt_attention_forward(float *out, float *P, const float *qkv, int B, int T
     m2pt_parallel(att_forward_task, &a);
 }
 
-/* Scratch of one backward task. */
-typedef struct {
-    _Alignas(64) float vt[M2PT_ATT_MAX_TD], k[M2PT_ATT_MAX_TD], q[M2PT_ATT_MAX_TD], dO[M2PT_ATT_MAX_TD];
-    _Alignas(64) float dk[M2PT_ATT_MAX_TD], dv[M2PT_ATT_MAX_TD], dq[M2PT_ATT_MAX_TD];
-    _Alignas(64) float ds[AT_BLOCK], p[AT_BLOCK];
-} att_bwd_scratch;
+/* ---------------------------------------------------------------- backward */
 
-static void att_backward_head(const att_args *a, long job, att_bwd_scratch *w) {
+static void att_backward_head(const att_args *a, long job, att_scratch *w) {
     const int T = a->T, D = a->D, H = a->H, hd = D / H, Tp = round_up(T, AT_C), hdp = round_up(hd, AT_C);
     const long ld = 3L * D;
     const float scale = 1.0f / sqrtf((float)hd);
     const int b = (int)(job / H), h = (int)(job % H);
     const float *base = a->qkv + (long)b * T * ld + h * hd, *dO = a->d_out + (long)b * T * D + h * hd;
-    const float *O = a->cout + (long)b * T * D + h * hd;
+    const float *P = a->cP + job * T * Tp;
     float *dbase = a->d_qkv + (long)b * T * ld + h * hd;
-    load_transposed(w->vt, base + 2 * D, T, Tp, ld, hd, 1.0f);
-    const operand k = rows_operand(w->k, base + D, T, ld, hd, hdp), q = rows_operand(w->q, base, T, ld, hd, hdp);
-    const operand g = rows_operand(w->dO, dO, T, D, hd, hdp);
-    memset(w->dk, 0, (size_t)T * hdp * sizeof(float));
-    memset(w->dv, 0, (size_t)T * hdp * sizeof(float));
-    for (int i0 = 0, rb = block_rows(T, Tp); i0 < T; i0 += rb) {
-        const int rows = T - i0 < rb ? T - i0 : rb;
-        /* dP = dO V^T, then dS = P * (dP - dO . O) * scale; P zero-padded to Tp */
-        product(w->ds, Tp, dO + (long)i0 * D, D, 1, w->vt, Tp, rows, Tp, hd, 0);
-        for (int r = 0; r < rows; r++) {
-            float *restrict ds = w->ds + (long)r * Tp, *restrict pr = w->p + (long)r * Tp;
-            copy_row(pr, a->cP + (job * T + i0 + r) * T, T);
-            for (int j = T; j < Tp; j++) pr[j] = 0.0f;
-            const float *o = O + (long)(i0 + r) * D, *go = dO + (long)(i0 + r) * D;
-            float Di = 0.0f;
-            for (int d = 0; d < hd; d++) Di += go[d] * o[d];
-            for (int j = 0; j < Tp; j += AT_C)
-                vstore(ds + j, vload(pr + j) * (vload(ds + j) - Di) * scale);
-        }
-        /* dQ rows = dS K */
-        if (hd == hdp) {
-            product(dbase + (long)i0 * ld, ld, w->ds, Tp, 1, k.p, k.ld, rows, hd, T, 0);
-        } else {
-            product(w->dq, hdp, w->ds, Tp, 1, k.p, k.ld, rows, hdp, T, 0);
-            store_rows(dbase + (long)i0 * ld, ld, w->dq, rows, hd, hdp);
-        }
-        /* dK += dS^T Q, dV += P^T dO over this block's rows */
-        product(w->dk, hdp, w->ds, 1, Tp, q.p + (long)i0 * q.ld, q.ld, T, hdp, rows, 1);
-        product(w->dv, hdp, w->p, 1, Tp, g.p + (long)i0 * g.ld, g.ld, T, hdp, rows, 1);
+    transpose(w->t, Tp, dO, D, T, hd, Tp, 1.0f); /* dO^T [hd, Tp] */
+    const operand q = rows_operand(w->b1, base, T, ld, hd, hdp), g = rows_operand(w->b2, dO, T, D, hd, hdp);
+    const operand dk = rows_target(w->o2, dbase + D, ld, hd, hdp), dv = rows_target(w->o3, dbase + 2 * D, ld, hd, hdp);
+    for (int i0 = 0, cb = block_cols(T, Tp); i0 < T; i0 += cb) {
+        const int wc = Tp - i0 < cb ? Tp - i0 : cb, nq = T - i0 < wc ? T - i0 : wc;
+        product(w->s, wc, base + 2 * D, ld, 1, w->t + i0, Tp, T, wc, hd, 0); /* dP^T = V dO^T [T, wc] */
+        softmax_columns_backward(w->s, P + i0, Tp, T, wc, scale);           /* dS^T, times the scale */
+        /* dQ^T = K^T dS^T [hd, wc], then transposed into dQ's rows */
+        product(w->o1, wc, base + D, 1, ld, w->s, wc, hd, wc, T, 0);
+        transpose(dbase + (long)i0 * ld, ld, w->o1, wc, hd, nq, hd, 1.0f);
+        /* dK (+)= dS^T Q, dV (+)= P^T dO over this block's queries */
+        product((float *)dk.p, dk.ld, w->s, wc, 1, q.p + (long)i0 * q.ld, q.ld, T, hdp, nq, i0 > 0);
+        product((float *)dv.p, dv.ld, P + i0, Tp, 1, g.p + (long)i0 * g.ld, g.ld, T, hdp, nq, i0 > 0);
     }
-    store_rows(dbase + D, ld, w->dk, T, hd, hdp);
-    store_rows(dbase + 2 * D, ld, w->dv, T, hd, hdp);
+    store_rows(dbase + D, ld, &dk, T, hd);
+    store_rows(dbase + 2 * D, ld, &dv, T, hd);
 }
 
 static void att_backward_task(void *p, int tid, int nt) {
     const att_args *a = p;
-    att_bwd_scratch w;
+    att_scratch w;
     long j0, j1;
     m2pt_split((long)a->B * a->H, nt, tid, 1, &j0, &j1);
     for (long job = j0; job < j1; job++) att_backward_head(a, job, &w);
 }
 
-void m2pt_attention_backward(float *d_qkv, const float *d_out, const float *qkv, const float *P,
-                             const float *out, int B, int T, int D, int H) {
-    att_args a = {.d_qkv = d_qkv, .d_out = d_out, .qkv = qkv, .cP = P, .cout = out,
-                  .B = B, .T = T, .D = D, .H = H};
+void m2pt_attention_backward(float *d_qkv, const float *d_out, const float *qkv, const float *P, int B, int T,
+                             int D, int H) {
+    att_args a = {.d_qkv = d_qkv, .d_out = d_out, .qkv = qkv, .cP = P, .B = B, .T = T, .D = D, .H = H};
     m2pt_parallel(att_backward_task, &a);
 }

@@ -127,7 +127,7 @@ static void layout(m2pt_blocks *b, carver *c) {
         b->ln1_mean[l] = carve(c, N);
         b->ln1_rstd[l] = carve(c, N);
         b->qkv[l] = carve(c, N * 3 * D);
-        b->att_p[l] = carve(c, B * H * T * T);
+        b->att_p[l] = carve(c, m2pt_attention_p_floats((int)B, (int)T, (int)H));
         b->att[l] = carve(c, N * D);
         b->ln2[l] = carve(c, N * D);
         b->ln2_mean[l] = carve(c, N);
@@ -242,7 +242,7 @@ static void forward_chunk(m2pt_blocks *b, int s0, int n) {
         float *qkv = b->qkv[l] + r0 * 3 * D, *fc1 = b->fc1[l] + r0 * F, *gelu = b->gelu[l] + r0 * F;
         m2pt_layernorm_forward(ln1, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
         m2pt_gemm_linear(qkv, ln1, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
-        m2pt_attention_forward(att, b->att_p[l] + (long)s0 * H * T * T, qkv, n, T, D, H);
+        m2pt_attention_forward(att, b->att_p[l] + m2pt_attention_p_floats(s0, T, H), qkv, n, T, D, H);
         m2pt_gemm_linear(mid, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D); /* + the residual */
         m2pt_layernorm_forward(ln2, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
         m2pt_gemm_linear_gelu(gelu, fc1, ln2, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 holds gelu' */
@@ -311,8 +311,8 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         /* attention branch */
         m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], NULL, N, D, D);
         m2pt_linear_backward(NULL, pg.proj_w, pg.proj_b, sc.mid, b->att[l] + r0 * D, NULL, N, D, D);
-        m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + (long)s0 * H * T * T,
-                                b->att[l] + r0 * D, n, T, D, H);
+        m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + m2pt_attention_p_floats(s0, T, H),
+                                n, T, D, H);
         m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], NULL, N, D, 3 * D);
         m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, b->ln1[l] + r0 * D, NULL, N, D, 3 * D);
         m2pt_layernorm_backward_res(d_next, sc.mid, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D,

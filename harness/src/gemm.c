@@ -10,21 +10,12 @@
 #include "gemm.h"
 
 #include "fastmath.h"
+#include "vec.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic ignored "-Wpsabi" /* 64-byte vectors in static inline helpers only */
-#endif
-
-#define GEMM_VL 16  /* floats per vector */
+#define GEMM_VL VL  /* floats per vector */
 #define GEMM_MR 8   /* rows per micro-tile */
 #define GEMM_NV 2   /* vectors per micro-tile row */
 #define GEMM_KC 128 /* reduction block */
-
-typedef float vf __attribute__((vector_size(GEMM_VL * sizeof(float))));
-typedef float vf_u __attribute__((vector_size(GEMM_VL * sizeof(float)), aligned(4), may_alias));
-
-static inline vf vload(const float *p) { return *(const vf_u *)p; }
-static inline void vstore(float *p, vf v) { *(vf_u *)p = v; }
 
 enum { START_ZERO, START_BIAS, START_C };
 
@@ -122,10 +113,22 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
                 const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
                 /* the next tile's rows of C, for writing: output rows are often cold (stored
-                 * activations), and their read-for-ownership would stall the tile's stores */
+                 * activations), and their read-for-ownership would stall the tile's stores; */
                 for (int r = i0 + GEMM_MR; r < i0 + 2 * GEMM_MR && r < M; r++) {
                     __builtin_prefetch(g->c + r * g->ldc + j0, 1, 3);
                     if (nv > 1) __builtin_prefetch(g->c + r * g->ldc + j0 + GEMM_VL, 1, 3);
+                    if (res) { /* and its epilogue's operands, often as cold */
+                        __builtin_prefetch(res + r * g->ldr + j0, 0, 3);
+                        if (nv > 1) __builtin_prefetch(res + r * g->ldr + j0 + GEMM_VL, 0, 3);
+                    }
+                    if (mul) {
+                        __builtin_prefetch(mul + r * g->ldm + j0, 0, 3);
+                        if (nv > 1) __builtin_prefetch(mul + r * g->ldm + j0 + GEMM_VL, 0, 3);
+                    }
+                    if (gg) {
+                        __builtin_prefetch(gg + r * g->ldg + j0, 1, 3);
+                        if (nv > 1) __builtin_prefetch(gg + r * g->ldg + j0 + GEMM_VL, 1, 3);
+                    }
                 }
                 const tile_epi e = {
                     .bias = g->bias ? g->bias + j0 : NULL,

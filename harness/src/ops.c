@@ -9,6 +9,7 @@
 #include "fastmath.h"
 #include "gemm.h"
 #include "threads.h"
+#include "vec.h"
 
 #define LN_EPS 1e-5f
 
@@ -82,27 +83,40 @@ typedef struct {
     int N, C;
 } ln_args;
 
+/* Sum of x[0..C), and of (x - m)^2: whole vectors, then the tail. */
+static inline float row_sum(const float *x, int C) {
+    const int Cv = C / VL * VL;
+    vf acc = {0};
+    for (int i = 0; i < Cv; i += VL) acc += vload(x + i);
+    float s = vhsum(acc);
+    for (int i = Cv; i < C; i++) s += x[i];
+    return s;
+}
+
+static inline float row_sq_dev(const float *x, float m, int C) {
+    const int Cv = C / VL * VL;
+    vf acc = {0};
+    for (int i = 0; i < Cv; i += VL) {
+        const vf d = vload(x + i) - m;
+        acc += d * d;
+    }
+    float s = vhsum(acc);
+    for (int i = Cv; i < C; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
 static void ln_forward_task(void *p, int tid, int nt) {
     const ln_args *a = p;
     long r0, r1;
     m2pt_split(a->N, nt, tid, 1, &r0, &r1);
-    const int C = a->C;
+    const int C = a->C, Cv = C / VL * VL;
     for (long r = r0; r < r1; r++) {
         const float *x = a->x + r * C;
         float *y = a->y + r * C;
-        float m = 0.0f;
-#pragma omp simd reduction(+ : m)
-        for (int i = 0; i < C; i++) m += x[i];
-        m /= (float)C;
-        float v = 0.0f;
-#pragma omp simd reduction(+ : v)
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + LN_EPS);
-        for (int i = 0; i < C; i++) y[i] = (x[i] - m) * s * a->w[i] + a->b[i];
+        const float m = row_sum(x, C) / (float)C;
+        const float s = 1.0f / sqrtf(row_sq_dev(x, m, C) / (float)C + LN_EPS);
+        for (int i = 0; i < Cv; i += VL) vstore(y + i, (vload(x + i) - m) * s * vload(a->w + i) + vload(a->b + i));
+        for (int i = Cv; i < C; i++) y[i] = (x[i] - m) * s * a->w[i] + a->b[i];
         a->mean[r] = m;
         a->rstd[r] = s;
     }
@@ -114,34 +128,55 @@ void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, 
     m2pt_parallel(ln_forward_task, &a);
 }
 
+/* One row's input gradient: dx = dres + s (g - mean(g) - xhat mean(g xhat)), g = dy w, xhat =
+ * (x - m) s; with dw, db (this thread alone) also dw += dy xhat, db += dy while the row is in L1.
+ * dres may be dx itself (accumulate). */
+static inline void ln_backward_row(float *dx, const float *dres, float *restrict dw, float *restrict db,
+                                   const float *restrict dy, const float *restrict x, const float *restrict w, float m,
+                                   float s, int C) {
+    const int Cv = C / VL * VL;
+    vf vg = {0}, vgx = {0};
+    for (int i = 0; i < Cv; i += VL) {
+        const vf g = vload(dy + i) * vload(w + i);
+        vg += g;
+        vgx += g * ((vload(x + i) - m) * s);
+    }
+    float sum_g = vhsum(vg), sum_gx = vhsum(vgx);
+    for (int i = Cv; i < C; i++) {
+        const float g = dy[i] * w[i];
+        sum_g += g;
+        sum_gx += g * ((x[i] - m) * s);
+    }
+    sum_g /= (float)C;
+    sum_gx /= (float)C;
+    for (int i = 0; i < Cv; i += VL) {
+        const vf xhat = (vload(x + i) - m) * s, d = vload(dy + i);
+        vstore(dx + i, vload(dres + i) + s * (d * vload(w + i) - sum_g - xhat * sum_gx));
+        if (dw) {
+            vstore(dw + i, vload(dw + i) + d * xhat);
+            vstore(db + i, vload(db + i) + d);
+        }
+    }
+    for (int i = Cv; i < C; i++) {
+        const float xhat = (x[i] - m) * s;
+        dx[i] = dres[i] + s * (dy[i] * w[i] - sum_g - xhat * sum_gx);
+        if (dw) {
+            dw[i] += dy[i] * xhat;
+            db[i] += dy[i];
+        }
+    }
+}
+
 static void ln_backward_task(void *p, int tid, int nt) {
     const ln_args *a = p;
     const int C = a->C;
     long r0, r1, c0, c1;
     m2pt_split(a->N, nt, tid, 1, &r0, &r1);
+    float *dw = nt == 1 ? a->dw : NULL, *db = nt == 1 ? a->db : NULL; /* alone: column sums in the row pass */
     for (long r = a->dx ? r0 : r1; r < r1; r++) {
-        const float *x = a->x + r * C, *dy = a->dy + r * C;
         float *dx = a->dx + r * C;
-        const float m = a->cmean[r], s = a->crstd[r];
-        float sum_g = 0.0f, sum_gx = 0.0f; /* g = dy * w; xhat = (x - m) s */
-#pragma omp simd reduction(+ : sum_g, sum_gx)
-        for (int i = 0; i < C; i++) {
-            float g = dy[i] * a->w[i];
-            sum_g += g;
-            sum_gx += g * (x[i] - m) * s;
-        }
-        sum_g /= (float)C;
-        sum_gx /= (float)C;
-        const float *dres = a->dres ? a->dres + r * C : dx; /* dx += ..., or dx = dres + ... */
-        for (int i = 0; i < C; i++) {
-            float xhat = (x[i] - m) * s;
-            dx[i] = dres[i] + s * (dy[i] * a->w[i] - sum_g - xhat * sum_gx);
-        }
-        if (nt == 1 && a->dw) /* alone: the column sums too, while the row is in L1 (same order) */
-            for (int i = 0; i < C; i++) {
-                a->dw[i] += dy[i] * (x[i] - m) * s;
-                a->db[i] += dy[i];
-            }
+        ln_backward_row(dx, a->dres ? a->dres + r * C : dx, dw, db, a->dy + r * C, a->x + r * C, a->w, a->cmean[r],
+                        a->crstd[r], C);
     }
     if (nt == 1 && a->dx) return;
     /* dw, db are column sums: each thread owns a column range, so no reduction races */
@@ -150,7 +185,7 @@ static void ln_backward_task(void *p, int tid, int nt) {
         const float *x = a->x + r * C, *dy = a->dy + r * C;
         const float m = a->cmean[r], s = a->crstd[r];
         for (long i = c0; i < c1; i++) {
-            a->dw[i] += dy[i] * (x[i] - m) * s;
+            a->dw[i] += dy[i] * ((x[i] - m) * s);
             a->db[i] += dy[i];
         }
     }

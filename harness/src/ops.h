@@ -37,19 +37,27 @@ void m2pt_gelu_backward(float *dx, const float *dy, const float *dydx, size_t n)
 void m2pt_residual_forward(float *y, const float *x, size_t n);
 
 /* Limits of the fused attention kernel (its per-thread scratch lives on the stack): tokens
- * and head dim, each padded to a multiple of 16 (tokens also to 4), multiply to at most
- * M2PT_ATT_MAX_TD, and tokens <= M2PT_ATT_MAX_T. ViT-B/16 at 224 px (197 tokens, head dim 64)
- * is 208 * 64 = 13312. m2pt_attention_supported says whether a shape fits. */
+ * and head dim, each padded to a multiple of 16, multiply to at most M2PT_ATT_MAX_TD, and
+ * tokens <= M2PT_ATT_MAX_T. ViT-B/16 at 224 px (197 tokens, head dim 64) is 208 * 64 = 13312.
+ * m2pt_attention_supported says whether a shape fits. */
 #define M2PT_ATT_MAX_TD 16384
-#define M2PT_ATT_MAX_T 4096
+#define M2PT_ATT_MAX_T 1024
 int m2pt_attention_supported(int tokens, int head_dim);
 
-/* Multi-head self-attention core on fused qkv [B*T, 3D] (q | k | v, head h at columns h*hd).
- * out [B*T, D]; P [B, H, T, T] softmax probabilities saved for backward. Scale 1/sqrt(hd). */
+/* Multi-head self-attention core on fused qkv [B*T, 3D] (q | k | v, head h at columns h*hd),
+ * scale 1/sqrt(hd). out [B*T, D]. P: the softmax probabilities saved for the backward,
+ * m2pt_attention_p_floats(B, T, H) floats, laid out key-major: per (b, h) a [T, Tp] block whose
+ * row j, column i is the probability that query i gives key j (Tp = T rounded up to 16;
+ * columns i >= T are padding) -- m2pt_attention_prob reads one. */
 void m2pt_attention_forward(float *out, float *P, const float *qkv, int B, int T, int D, int H);
-/* d_qkv [B*T, 3D] is overwritten. Uses the O(T) softmax backward: rowsum(dP * P) = dO . O. */
-void m2pt_attention_backward(float *d_qkv, const float *d_out, const float *qkv, const float *P,
-                             const float *out, int B, int T, int D, int H);
+size_t m2pt_attention_p_floats(int B, int T, int H);
+static inline float m2pt_attention_prob(const float *P, int T, int H, int b, int h, int i, int j) {
+    const long Tp = (T + 15) / 16 * 16;
+    return P[(((long)b * H + h) * T + j) * Tp + i];
+}
+/* d_qkv [B*T, 3D] is overwritten (d_out [B*T, D], P from the forward). */
+void m2pt_attention_backward(float *d_qkv, const float *d_out, const float *qkv, const float *P, int B, int T,
+                             int D, int H);
 
 /* Softmax cross-entropy with label smoothing eps (PyTorch semantics: target distribution
  * (1 - eps) one-hot + eps / C). probs [N, C] saved; returns the mean loss over N rows. */
