@@ -156,16 +156,12 @@ static void softmax_columns(float *restrict p, long ldp, const float *restrict s
     for (int j = 1; j < T; j++)
         for (int c = 0; c < w; c += AT_C) vstore(mx + c, vmax(vload(mx + c), vload(s + (long)j * w + c)));
     memset(z, 0, (size_t)w * sizeof(float));
-    for (int j = 0; j < T; j++) {
-        float *restrict pj = p + (long)j * ldp;
-        const float *restrict sj = s + (long)j * w;
-#pragma omp simd aligned(mx, z : 64)
-        for (int c = 0; c < w; c++) {
-            const float e = m2pt_expf(sj[c] - mx[c]);
-            pj[c] = e;
-            z[c] += e;
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < w; c += AT_C) {
+            const vf e = m2pt_vexpf(vload(s + (long)j * w + c) - vload(mx + c));
+            vstore(p + (long)j * ldp + c, e);
+            vstore(z + c, vload(z + c) + e);
         }
-    }
     for (int c = 0; c < w; c += AT_C) vstore(z + c, 1.0f / vload(z + c));
     for (int j = 0; j < T; j++)
         for (int c = 0; c < w; c += AT_C) vstore(p + (long)j * ldp + c, vload(p + (long)j * ldp + c) * vload(z + c));

@@ -19,16 +19,6 @@
 
 enum { START_ZERO, START_BIAS, START_C };
 
-/* gelu and gelu' of each lane (fastmath.h's erf form, as m2pt_gelu_forward). */
-static inline vf vgelu(vf x, vf *grad) {
-    float in[GEMM_VL], out[GEMM_VL], d[GEMM_VL];
-    vstore(in, x);
-#pragma omp simd
-    for (int l = 0; l < GEMM_VL; l++) out[l] = m2pt_gelu_and_grad(in[l], &d[l]);
-    *grad = vload(d);
-    return vload(out);
-}
-
 /* What a tile starts from and does before its store, already offset to the tile. Passed by
  * pointer and read only outside the reduction loop, so that the loop keeps its pointers in
  * registers (passing these as arguments made GCC spill inside the loop: a 7% slower step). */
@@ -59,6 +49,11 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
+    if (!e->res && !e->mul && !e->gg) {
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < nv; v++) vstore(c + r * ldc + v * GEMM_VL, acc[r][v]);
+        return;
+    }
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
             vf o = acc[r][v];
@@ -66,7 +61,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             if (e->mul) o *= vload(e->mul + r * e->ldm + v * GEMM_VL);
             if (e->gg) {
                 vf d;
-                o = vgelu(o, &d);
+                o = m2pt_vgelu_and_grad(o, &d);
                 vstore(e->gg + r * e->ldg + v * GEMM_VL, d);
             }
             vstore(c + r * ldc + v * GEMM_VL, o);
@@ -114,7 +109,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                 const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
                 /* the next tile's rows of C, for writing: output rows are often cold (stored
                  * activations), and their read-for-ownership would stall the tile's stores; */
-                for (int r = i0 + GEMM_MR; r < i0 + 2 * GEMM_MR && r < M; r++) {
+                for (int r = i0 + GEMM_MR; g->prefetch && r < i0 + 2 * GEMM_MR && r < M; r++) {
                     __builtin_prefetch(g->c + r * g->ldc + j0, 1, 3);
                     if (nv > 1) __builtin_prefetch(g->c + r * g->ldc + j0 + GEMM_VL, 1, 3);
                     if (res) { /* and its epilogue's operands, often as cold */
@@ -161,18 +156,18 @@ void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols) {
 void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
                       int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
-                                .N = out, .K = in, .bias = b, .res = res, .ldr = out});
+                                .N = out, .K = in, .bias = b, .res = res, .ldr = out, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
                            int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
-                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out});
+                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = dx, .ldc = in, .a = dy, .ars = out, .acs = 1, .b = W, .ldb = in, .M = N,
-                                .N = in, .K = out, .mul = mul, .ldm = in});
+                                .N = in, .K = out, .mul = mul, .ldm = in, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1) {

@@ -32,6 +32,8 @@ typedef struct {
     const float *mul;  /* non-NULL: the result times mul [M, ldm], elementwise (after res) */
     long ldm;
     int accumulate;
+    int prefetch; /* C and the epilogue's operands are likely cold (stored activations): fetch the
+                   * next tile's rows ahead (a cost per tile that hot, short products do not repay) */
 } m2pt_gemm_args;
 
 void m2pt_gemm(const m2pt_gemm_args *g);

@@ -216,22 +216,20 @@ typedef struct {
 static void gelu_forward_task(void *p, int tid, int nt) {
     const ew_args *a = p;
     long i0, i1;
-    m2pt_split((long)a->n, nt, tid, 16, &i0, &i1);
+    m2pt_split((long)a->n, nt, tid, VL, &i0, &i1);
     float *y = a->y, *g = a->dydx;
     const float *x = a->x;
-    if (g) {
-#pragma omp simd
-        for (long i = i0; i < i1; i++) {
-            float d, xi = x[i];
-            y[i] = m2pt_gelu_and_grad(xi, &d);
-            g[i] = d;
-        }
-    } else {
-#pragma omp simd
-        for (long i = i0; i < i1; i++) {
-            float d;
-            y[i] = m2pt_gelu_and_grad(x[i], &d);
-        }
+    long i = i0;
+    for (; i + VL <= i1; i += VL) { /* whole vectors as gemm.c's GELU epilogue, the tail alike */
+        vf d;
+        const vf v = m2pt_vgelu_and_grad(vload(x + i), &d);
+        vstore(y + i, v);
+        if (g) vstore(g + i, d);
+    }
+    for (; i < i1; i++) {
+        float d;
+        y[i] = m2pt_gelu_and_grad(x[i], &d);
+        if (g) g[i] = d;
     }
 }
 
