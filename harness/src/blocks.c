@@ -123,13 +123,11 @@ static void layout(m2pt_blocks *b, carver *c) {
     for (int l = 0; l <= L; l++) b->res[l] = carve(c, N * D);
     for (int l = 0; l < L; l++) {
         b->res_mid[l] = carve(c, N * D);
-        b->ln1[l] = carve(c, N * D);
         b->ln1_mean[l] = carve(c, N);
         b->ln1_rstd[l] = carve(c, N);
         b->qkv[l] = carve(c, N * 3 * D);
         b->att_p[l] = carve(c, m2pt_attention_p_floats((int)B, (int)T, (int)H));
         b->att[l] = carve(c, N * D);
-        b->ln2[l] = carve(c, N * D);
         b->ln2_mean[l] = carve(c, N);
         b->ln2_rstd[l] = carve(c, N);
         b->fc1[l] = carve(c, N * F);
@@ -145,18 +143,21 @@ static void layout(m2pt_blocks *b, carver *c) {
     b->d_input = carve(c, N * D);
 }
 
-/* One backward group's scratch: the gradients of one chunk (rows <= chunk_rows_max). */
+/* One group's scratch for one chunk (rows <= chunk_rows_max): the backward's gradients, and a
+ * LayerNorm's output (`norm`; also the forward's, whose thread t uses group t's scratch). The
+ * norms' outputs are not kept between forward and backward: recomputed from the saved mean and
+ * rstd, they are written to cache-resident scratch instead of the cold activation arena. */
 typedef struct {
-    float *stream, *mid, *hidden, *qkv, *att, *ln;
+    float *stream, *mid, *hidden, *qkv, *att, *ln, *norm;
 } group_scratch;
 
 static size_t group_layout(const m2pt_blocks *b, float *base, group_scratch *g) {
     const size_t R = (size_t)b->chunk_rows_max, D = (size_t)b->cfg.dim, F = D * (size_t)b->cfg.mlp_ratio;
     carver c = {base, 0};
-    float *p[6];
-    const size_t n[6] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D};
-    for (int k = 0; k < 6; k++) p[k] = carve(&c, n[k]);
-    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5]};
+    float *p[7];
+    const size_t n[7] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D};
+    for (int k = 0; k < 7; k++) p[k] = carve(&c, n[k]);
+    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
     return c.used;
 }
 
@@ -181,8 +182,8 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
     b->params = p;
     b->tokens = tokens;
     b->max_rows = max_batch * tokens;
-    float ***lists[] = {&b->res_mid, &b->ln1, &b->ln1_mean, &b->ln1_rstd, &b->qkv, &b->att_p,
-                        &b->att, &b->ln2, &b->ln2_mean, &b->ln2_rstd, &b->fc1, &b->gelu};
+    float ***lists[] = {&b->res_mid, &b->ln1_mean, &b->ln1_rstd, &b->qkv, &b->att_p,
+                        &b->att, &b->ln2_mean, &b->ln2_rstd, &b->fc1, &b->gelu};
     b->res = calloc((size_t)L + 1, sizeof(float *));
     if (!b->res) return -1;
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
@@ -216,21 +217,27 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook) { b->hook = hook; }
 
 /* Each thread takes a contiguous range of the chunks and runs them through every block. */
-static void forward_chunk(m2pt_blocks *b, int s0, int n);
+static void forward_chunk(m2pt_blocks *b, float *norm, int s0, int n);
 
 static void forward_task(void *p, int tid, int nt) {
     m2pt_blocks *b = p;
     const int nc = chunk_count(b->batch, b->tokens);
     long c0, c1, s0, s1;
-    m2pt_split(nc, nt, tid, 1, &c0, &c1);
+    const int workers = nt < b->groups ? nt : b->groups; /* one group's scratch each (always all of
+                                                           * the threads the stack was allocated for) */
+    if (tid >= workers) return;
+    group_scratch sc;
+    group_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, &sc);
+    m2pt_split(nc, workers, tid, 1, &c0, &c1);
     for (long c = c0; c < c1; c++) {
         m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
-        if (s1 > s0) forward_chunk(b, (int)s0, (int)(s1 - s0));
+        if (s1 > s0) forward_chunk(b, sc.norm, (int)s0, (int)(s1 - s0));
     }
 }
 
-/* Samples [s0, s0 + n) through every block. Ops called here run serially on this thread. */
-static void forward_chunk(m2pt_blocks *b, int s0, int n) {
+/* Samples [s0, s0 + n) through every block; the LayerNorms' outputs go to norm (this thread's
+ * scratch). Ops called here run serially on this thread. */
+static void forward_chunk(m2pt_blocks *b, float *norm, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
@@ -238,14 +245,14 @@ static void forward_chunk(m2pt_blocks *b, int s0, int n) {
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
         float *const *wt = b->w_t + l * M2PT_LIN_COUNT;
         float *res = b->res[l] + r0 * D, *mid = b->res_mid[l] + r0 * D, *out = b->res[l + 1] + r0 * D;
-        float *ln1 = b->ln1[l] + r0 * D, *ln2 = b->ln2[l] + r0 * D, *att = b->att[l] + r0 * D;
+        float *att = b->att[l] + r0 * D;
         float *qkv = b->qkv[l] + r0 * 3 * D, *fc1 = b->fc1[l] + r0 * F, *gelu = b->gelu[l] + r0 * F;
-        m2pt_layernorm_forward(ln1, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
-        m2pt_gemm_linear(qkv, ln1, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
+        m2pt_layernorm_forward(norm, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
+        m2pt_gemm_linear(qkv, norm, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
         m2pt_attention_forward(att, b->att_p[l] + m2pt_attention_p_floats(s0, T, H), qkv, n, T, D, H);
         m2pt_gemm_linear(mid, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D); /* + the residual */
-        m2pt_layernorm_forward(ln2, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
-        m2pt_gemm_linear_gelu(gelu, fc1, ln2, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 holds gelu' */
+        m2pt_layernorm_forward(norm, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
+        m2pt_gemm_linear_gelu(gelu, fc1, norm, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 holds gelu' */
         m2pt_gemm_linear(out, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
     }
 }
@@ -305,7 +312,9 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], b->fc1[l] + r0 * F, N, F, D); /* times gelu' */
         m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, b->gelu[l] + r0 * F, NULL, N, F, D);
         m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], NULL, N, D, F);
-        m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, b->ln2[l] + r0 * D, NULL, N, D, F);
+        m2pt_layernorm_apply(sc.norm, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w,
+                             w.ln2_b, N, D);
+        m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, sc.norm, NULL, N, D, F);
         m2pt_layernorm_backward_res(sc.mid, d_in, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D,
                                     b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w, N, D);
         /* attention branch */
@@ -314,7 +323,9 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + m2pt_attention_p_floats(s0, T, H),
                                 n, T, D, H);
         m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], NULL, N, D, 3 * D);
-        m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, b->ln1[l] + r0 * D, NULL, N, D, 3 * D);
+        m2pt_layernorm_apply(sc.norm, b->res[l] + r0 * D, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, w.ln1_w,
+                             w.ln1_b, N, D);
+        m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, sc.norm, NULL, N, D, 3 * D);
         m2pt_layernorm_backward_res(d_next, sc.mid, pg.ln1_w, pg.ln1_b, sc.ln, b->res[l] + r0 * D,
                                     b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, w.ln1_w, N, D);
         d_in = d_next;
@@ -379,8 +390,8 @@ float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
 }
 
 void m2pt_blocks_free(m2pt_blocks *b) {
-    float **lists[] = {b->res, b->res_mid, b->ln1, b->ln1_mean, b->ln1_rstd, b->qkv, b->att_p,
-                       b->att, b->ln2, b->ln2_mean, b->ln2_rstd, b->fc1, b->gelu};
+    float **lists[] = {b->res, b->res_mid, b->ln1_mean, b->ln1_rstd, b->qkv, b->att_p,
+                       b->att, b->ln2_mean, b->ln2_rstd, b->fc1, b->gelu};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) free(lists[i]);
     free((void *)b->w_eff);
     free(b->w_t);

@@ -105,21 +105,39 @@ static inline float row_sq_dev(const float *x, float m, int C) {
     return s;
 }
 
+static inline void ln_apply_row(float *restrict y, const float *restrict x, float m, float s,
+                                const float *restrict w, const float *restrict b, int C) {
+    const int Cv = C / VL * VL;
+    for (int i = 0; i < Cv; i += VL) vstore(y + i, (vload(x + i) - m) * s * vload(w + i) + vload(b + i));
+    for (int i = Cv; i < C; i++) y[i] = (x[i] - m) * s * w[i] + b[i];
+}
+
 static void ln_forward_task(void *p, int tid, int nt) {
     const ln_args *a = p;
     long r0, r1;
     m2pt_split(a->N, nt, tid, 1, &r0, &r1);
-    const int C = a->C, Cv = C / VL * VL;
+    const int C = a->C;
     for (long r = r0; r < r1; r++) {
         const float *x = a->x + r * C;
-        float *y = a->y + r * C;
         const float m = row_sum(x, C) / (float)C;
         const float s = 1.0f / sqrtf(row_sq_dev(x, m, C) / (float)C + LN_EPS);
-        for (int i = 0; i < Cv; i += VL) vstore(y + i, (vload(x + i) - m) * s * vload(a->w + i) + vload(a->b + i));
-        for (int i = Cv; i < C; i++) y[i] = (x[i] - m) * s * a->w[i] + a->b[i];
+        ln_apply_row(a->y + r * C, x, m, s, a->w, a->b, C);
         a->mean[r] = m;
         a->rstd[r] = s;
     }
+}
+
+static void ln_apply_task(void *p, int tid, int nt) {
+    const ln_args *a = p;
+    long r0, r1;
+    m2pt_split(a->N, nt, tid, 1, &r0, &r1);
+    for (long r = r0; r < r1; r++) ln_apply_row(a->y + r * a->C, a->x + r * a->C, a->cmean[r], a->crstd[r], a->w, a->b, a->C);
+}
+
+void m2pt_layernorm_apply(float *y, const float *x, const float *mean, const float *rstd, const float *w,
+                          const float *b, int N, int C) {
+    ln_args a = {.y = y, .x = x, .cmean = mean, .crstd = rstd, .w = w, .b = b, .N = N, .C = C};
+    m2pt_parallel(ln_apply_task, &a);
 }
 
 void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,

@@ -17,6 +17,10 @@ void m2pt_linear_backward(float *dx, float *dW, float *db, const float *dy, cons
 /* y = (x - mean) * rstd * w + b over the last dim C; saves mean and rstd [N]. eps = 1e-5. */
 void m2pt_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, int N, int C);
+/* The forward's y again from its saved mean and rstd, bit for bit (a backward recomputes it
+ * rather than keeping it). */
+void m2pt_layernorm_apply(float *y, const float *x, const float *mean, const float *rstd, const float *w,
+                          const float *b, int N, int C);
 /* dx += ...; dw += ...; db += ... (dx accumulates so it can add into a residual gradient).
  * dx may be NULL (only the parameter gradients), dw NULL (only dx; db is then ignored). */
 void m2pt_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
