@@ -108,7 +108,13 @@ static void test_linear_shapes(void **state) {
         m2pt_gemm_transpose(wt, W, out, in);
         for (int o = 0; o < out; o++)
             for (int i = 0; i < in; i++) assert_true(wt[i * out + o] == W[o * in + i]);
-        m2pt_gemm_linear(y, x, wt, bias, res, N, in, out);
+        m2pt_gemm_linear(y, NULL, x, wt, bias, res, N, in, out);
+        float *y2 = malloc((size_t)N * out * sizeof(float)), *kept = malloc((size_t)N * out * sizeof(float));
+        assert_true(y2 && kept);
+        m2pt_gemm_linear(y2, kept, x, wt, bias, res, N, in, out); /* the streamed copy: the same bits */
+        assert_memory_equal(y2, y, (size_t)N * out * sizeof(float));
+        assert_memory_equal(kept, y, (size_t)N * out * sizeof(float));
+        free(y2), free(kept);
         m2pt_gemm_linear_dx(dx, dy, W, NULL, N, in, out);
         float *mul = randv((size_t)N * in), *dxm = malloc((size_t)N * in * sizeof(float));
         assert_non_null(dxm);
@@ -167,9 +173,10 @@ static void test_gelu_epilogue(void **state) {
         float *y2 = malloc((size_t)N * out * sizeof(float)), *g2 = malloc((size_t)N * out * sizeof(float));
         assert_true(wt && h && y && g && y2 && g2);
         m2pt_gemm_transpose(wt, W, out, in);
-        m2pt_gemm_linear(h, x, wt, bias, NULL, N, in, out);
+        m2pt_gemm_linear(h, NULL, x, wt, bias, NULL, N, in, out);
         m2pt_gelu_forward(y2, g2, h, (size_t)N * out);
-        m2pt_gemm_linear_gelu(y, g, x, wt, bias, N, in, out);
+        m2pt_gemm_linear_gelu(y, h, g, x, wt, bias, N, in, out); /* h: the streamed copy of y */
+        assert_memory_equal(h, y, (size_t)N * out * sizeof(float));
         for (int i = 0; i < N * out; i++)
             if (fabsf(y[i] - y2[i]) > 1e-6f * (1 + fabsf(y2[i])) || fabsf(g[i] - g2[i]) > 1e-6f * (1 + fabsf(g2[i]))) {
                 print_error("linear %d -> %d with gelu: element %d: %.9g, %.9g; want %.9g, %.9g\n", in, out, i, y[i],

@@ -148,9 +148,10 @@ static inline void product(float *c, long ldc, const float *a, long ars, long ac
 
 /* ---------------------------------------------------------------- softmax down columns */
 
-/* p[j][c] = softmax over j < T of s[j][c], for the w columns of s [T, w] (w a multiple of AT_C);
- * p has row stride ldp. */
-static void softmax_columns(float *restrict p, long ldp, const float *restrict s, int T, int w) {
+/* s[j][c] = softmax over j < T of s[j][c], in place, for the w columns of s [T, w] (w a
+ * multiple of AT_C); the probabilities are also streamed past the cache to p (row stride ldp),
+ * kept for the backward while s feeds the next product from cache. */
+static void softmax_columns(float *restrict s, float *restrict p, long ldp, int T, int w) {
     _Alignas(64) float mx[M2PT_ATT_MAX_T], z[M2PT_ATT_MAX_T];
     for (int c = 0; c < w; c += AT_C) vstore(mx + c, vload(s + c));
     for (int j = 1; j < T; j++)
@@ -159,12 +160,16 @@ static void softmax_columns(float *restrict p, long ldp, const float *restrict s
     for (int j = 0; j < T; j++)
         for (int c = 0; c < w; c += AT_C) {
             const vf e = m2pt_vexpf(vload(s + (long)j * w + c) - vload(mx + c));
-            vstore(p + (long)j * ldp + c, e);
+            vstore(s + (long)j * w + c, e);
             vstore(z + c, vload(z + c) + e);
         }
     for (int c = 0; c < w; c += AT_C) vstore(z + c, 1.0f / vload(z + c));
     for (int j = 0; j < T; j++)
-        for (int c = 0; c < w; c += AT_C) vstore(p + (long)j * ldp + c, vload(p + (long)j * ldp + c) * vload(z + c));
+        for (int c = 0; c < w; c += AT_C) {
+            const vf q = vload(s + (long)j * w + c) * vload(z + c);
+            vstore(s + (long)j * w + c, q);
+            vstream(p + (long)j * ldp + c, q);
+        }
 }
 
 /* ds[j][c] = scale * p[j][c] * (ds[j][c] - sum over j' of p[j'][c] ds[j'][c]): dP to dS down
@@ -211,9 +216,9 @@ static void att_forward_head(const att_args *a, long job, att_scratch *w) {
     for (int i0 = 0, cb = block_cols(T, Tp); i0 < T; i0 += cb) {
         const int wc = Tp - i0 < cb ? Tp - i0 : cb, nq = T - i0 < wc ? T - i0 : wc;
         product(w->s, wc, base + D, ld, 1, w->t + i0, Tp, T, wc, hd, 0); /* S^T = K (scale Q)^T [T, wc] */
-        softmax_columns(P + i0, Tp, w->s, T, wc);
+        softmax_columns(w->s, P + i0, Tp, T, wc);
         /* out^T = V^T P^T [hd, wc] (head-dim rows: whole-vector tiles), then transposed out */
-        product(w->o1, wc, base + 2 * D, 1, ld, P + i0, Tp, hd, wc, T, 0);
+        product(w->o1, wc, base + 2 * D, 1, ld, w->s, wc, hd, wc, T, 0);
         transpose(out + (long)i0 * D, D, w->o1, wc, hd, nq, hd, 1.0f);
     }
 }
@@ -224,6 +229,7 @@ static void att_forward_task(void *p, int tid, int nt) {
     long j0, j1;
     m2pt_split((long)a->B * a->H, nt, tid, 1, &j0, &j1);
     for (long job = j0; job < j1; job++) att_forward_head(a, job, &w);
+    vstream_fence(); /* this thread's streamed P, before the pool reports the task done */
 }
 
 void m2pt_attention_forward(float *out, float *P, const float *qkv, int B, int T, int D, int H) {

@@ -143,10 +143,9 @@ static void layout(m2pt_blocks *b, carver *c) {
     b->d_input = carve(c, N * D);
 }
 
-/* One group's scratch for one chunk (rows <= chunk_rows_max): the backward's gradients, and a
- * LayerNorm's output (`norm`; also the forward's, whose thread t uses group t's scratch). The
- * norms' outputs are not kept between forward and backward: recomputed from the saved mean and
- * rstd, they are written to cache-resident scratch instead of the cold activation arena. */
+/* One group's scratch for one chunk (rows <= chunk_rows_max): the backward's gradients and a
+ * LayerNorm's output (`norm`: recomputed from the saved mean and rstd); in the forward, thread
+ * t's activations on their way from one op to the next (forward_chunk). */
 typedef struct {
     float *stream, *mid, *hidden, *qkv, *att, *ln, *norm;
 } group_scratch;
@@ -217,7 +216,7 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook) { b->hook = hook; }
 
 /* Each thread takes a contiguous range of the chunks and runs them through every block. */
-static void forward_chunk(m2pt_blocks *b, float *norm, int s0, int n);
+static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n);
 
 static void forward_task(void *p, int tid, int nt) {
     m2pt_blocks *b = p;
@@ -231,29 +230,35 @@ static void forward_task(void *p, int tid, int nt) {
     m2pt_split(nc, workers, tid, 1, &c0, &c1);
     for (long c = c0; c < c1; c++) {
         m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
-        if (s1 > s0) forward_chunk(b, sc.norm, (int)s0, (int)(s1 - s0));
+        if (s1 > s0) forward_chunk(b, &sc, (int)s0, (int)(s1 - s0));
     }
 }
 
-/* Samples [s0, s0 + n) through every block; the LayerNorms' outputs go to norm (this thread's
- * scratch). Ops called here run serially on this thread. */
-static void forward_chunk(m2pt_blocks *b, float *norm, int s0, int n) {
+/* Samples [s0, s0 + n) through every block. Ops called here run serially on this thread. The
+ * activations an op hands to the next go through this thread's scratch sc (cache-resident);
+ * those the backward needs are streamed past the cache into the arena as they are made (the
+ * arena is far larger than the caches: writing it through them cost a read of every line and
+ * evicted the hot data). The LayerNorms' outputs are not saved at all. */
+static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
+    float *norm = sc->norm, *qkv = sc->qkv, *mid = sc->mid, *gelu = sc->hidden, *out = sc->stream;
+    const float *res = b->res[0] + r0 * D; /* the stack's input; then the previous block's output */
     for (int l = 0; l < b->cfg.depth; l++) {
         m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l);
         float *const *wt = b->w_t + l * M2PT_LIN_COUNT;
-        float *res = b->res[l] + r0 * D, *mid = b->res_mid[l] + r0 * D, *out = b->res[l + 1] + r0 * D;
-        float *att = b->att[l] + r0 * D;
-        float *qkv = b->qkv[l] + r0 * 3 * D, *fc1 = b->fc1[l] + r0 * F, *gelu = b->gelu[l] + r0 * F;
+        float *att = b->att[l] + r0 * D, *fc1 = b->fc1[l] + r0 * F;
         m2pt_layernorm_forward(norm, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, res, w.ln1_w, w.ln1_b, N, D);
-        m2pt_gemm_linear(qkv, norm, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
+        m2pt_gemm_linear(qkv, b->qkv[l] + r0 * 3 * D, norm, wt[M2PT_LIN_QKV], w.qkv_b, NULL, N, D, 3 * D);
         m2pt_attention_forward(att, b->att_p[l] + m2pt_attention_p_floats(s0, T, H), qkv, n, T, D, H);
-        m2pt_gemm_linear(mid, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D); /* + the residual */
+        /* + the residual */
+        m2pt_gemm_linear(mid, b->res_mid[l] + r0 * D, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D);
         m2pt_layernorm_forward(norm, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
-        m2pt_gemm_linear_gelu(gelu, fc1, norm, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 holds gelu' */
-        m2pt_gemm_linear(out, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
+        /* fc1 holds gelu' */
+        m2pt_gemm_linear_gelu(gelu, b->gelu[l] + r0 * F, fc1, norm, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F);
+        m2pt_gemm_linear(out, b->res[l + 1] + r0 * D, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
+        res = out;
     }
 }
 

@@ -24,8 +24,8 @@ enum { START_ZERO, START_BIAS, START_C };
  * registers (passing these as arguments made GCC spill inside the loop: a 7% slower step). */
 typedef struct {
     const float *bias, *res, *mul;
-    float *gg;
-    long ldr, ldm, ldg;
+    float *gg, *keep;
+    long ldr, ldm, ldg, ldk;
     int start;
 } tile_epi;
 
@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
-    if (!e->res && !e->mul && !e->gg) {
+    if (!e->res && !e->mul && !e->gg && !e->keep) {
         for (int r = 0; r < mr; r++)
             for (int v = 0; v < nv; v++) vstore(c + r * ldc + v * GEMM_VL, acc[r][v]);
         return;
@@ -62,9 +62,10 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             if (e->gg) {
                 vf d;
                 o = m2pt_vgelu_and_grad(o, &d);
-                vstore(e->gg + r * e->ldg + v * GEMM_VL, d);
+                vstream(e->gg + r * e->ldg + v * GEMM_VL, d); /* read only by the backward */
             }
             vstore(c + r * ldc + v * GEMM_VL, o);
+            if (e->keep) vstream(e->keep + r * e->ldk + v * GEMM_VL, o);
         }
 }
 
@@ -101,7 +102,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
         const int start = g->accumulate || k0 > 0 ? START_C : g->bias ? START_BIAS : START_ZERO;
         const int last = k0 + kc >= K;
         const float *res = last ? g->res : NULL;
-        float *gg = last ? g->gelu_grad : NULL;
+        float *gg = last ? g->gelu_grad : NULL, *keep = last ? g->keep : NULL;
         const float *mul = last ? g->mul : NULL;
         for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
@@ -120,17 +121,14 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                         __builtin_prefetch(mul + r * g->ldm + j0, 0, 3);
                         if (nv > 1) __builtin_prefetch(mul + r * g->ldm + j0 + GEMM_VL, 0, 3);
                     }
-                    if (gg) {
-                        __builtin_prefetch(gg + r * g->ldg + j0, 1, 3);
-                        if (nv > 1) __builtin_prefetch(gg + r * g->ldg + j0 + GEMM_VL, 1, 3);
-                    }
                 }
                 const tile_epi e = {
                     .bias = g->bias ? g->bias + j0 : NULL,
                     .res = res ? res + i0 * g->ldr + j0 : NULL,
                     .mul = mul ? mul + i0 * g->ldm + j0 : NULL,
                     .gg = gg ? gg + i0 * g->ldg + j0 : NULL,
-                    .ldr = g->ldr, .ldm = g->ldm, .ldg = g->ldg, .start = start};
+                    .keep = keep ? keep + i0 * g->ldk + j0 : NULL,
+                    .ldr = g->ldr, .ldm = g->ldm, .ldg = g->ldg, .ldk = g->ldk, .start = start};
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc, &e);
             }
@@ -145,7 +143,9 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             if (g->mul) s *= g->mul[i * g->ldm + j];
             if (g->gelu_grad) s = m2pt_gelu_and_grad(s, &g->gelu_grad[i * g->ldg + j]);
             g->c[i * g->ldc + j] = s;
+            if (g->keep) g->keep[i * g->ldk + j] = s;
         }
+    if (g->gelu_grad || g->keep) vstream_fence();
 }
 
 void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols) {
@@ -153,16 +153,18 @@ void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols) {
         for (int c = 0; c < cols; c++) dst[(long)c * rows + r] = src[(long)r * cols + c];
 }
 
-void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
-                      int out) {
+void m2pt_gemm_linear(float *y, float *keep, const float *x, const float *wt, const float *b, const float *res, int N,
+                      int in, int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
-                                .N = out, .K = in, .bias = b, .res = res, .ldr = out, .prefetch = 1});
+                                .N = out, .K = in, .bias = b, .res = res, .ldr = out, .keep = keep, .ldk = out,
+                                .prefetch = 1});
 }
 
-void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
-                           int out) {
+void m2pt_gemm_linear_gelu(float *y, float *keep, float *dydh, const float *x, const float *wt, const float *b, int N,
+                           int in, int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
-                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out, .prefetch = 1});
+                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out, .keep = keep,
+                                .ldk = out, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out) {

@@ -31,6 +31,9 @@ typedef struct {
     long ldg;
     const float *mul;  /* non-NULL: the result times mul [M, ldm], elementwise (after res) */
     long ldm;
+    float *keep;       /* non-NULL: C also streamed past the cache to keep [M, ldk] (a copy saved
+                        * for the backward, while C, in scratch, feeds the next op from cache) */
+    long ldk;
     int accumulate;
     int prefetch; /* C and the epilogue's operands are likely cold (stored activations): fetch the
                    * next tile's rows ahead (a cost per tile that hot, short products do not repay) */
@@ -41,13 +44,15 @@ void m2pt_gemm(const m2pt_gemm_args *g);
 /* dst [cols, rows] = src [rows, cols] transposed. */
 void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols);
 
-/* y[N, out] = x[N, in] W^T + b (+ res[N, out]), with wt = W^T [in, out] (m2pt_gemm_transpose). */
-void m2pt_gemm_linear(float *y, const float *x, const float *wt, const float *b, const float *res, int N, int in,
-                      int out);
+/* y[N, out] = x[N, in] W^T + b (+ res[N, out]), with wt = W^T [in, out] (m2pt_gemm_transpose);
+ * also streamed to keep [N, out] when not NULL. */
+void m2pt_gemm_linear(float *y, float *keep, const float *x, const float *wt, const float *b, const float *res, int N,
+                      int in, int out);
 
-/* h = x W^T + b, then y = gelu(h) and dydh = gelu'(h) (ops.h's erf form), h never stored. */
-void m2pt_gemm_linear_gelu(float *y, float *dydh, const float *x, const float *wt, const float *b, int N, int in,
-                           int out);
+/* h = x W^T + b, then y = gelu(h) (also streamed to keep when not NULL) and dydh = gelu'(h)
+ * (ops.h's erf form; streamed: it is read only by a backward), h never stored. */
+void m2pt_gemm_linear_gelu(float *y, float *keep, float *dydh, const float *x, const float *wt, const float *b, int N,
+                           int in, int out);
 
 /* dx[N, in] = dy[N, out] W, W [out, in]; times mul [N, in] elementwise when mul is not NULL
  * (the next op's local derivative, e.g. gelu'). */

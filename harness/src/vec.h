@@ -4,6 +4,8 @@
 #ifndef M2PT_VEC_H
 #define M2PT_VEC_H
 
+#include <stdint.h>
+
 /* Built without AVX-512 (ARCH=, make sanitize, make valgrind, make fuzz), GCC and clang warn that
  * passing a 64-byte vector "changes the ABI": these helpers are static inline, never called
  * across objects. */
@@ -23,6 +25,23 @@ static inline vf vmax(vf a, vf b) {
     const vi m = a < b;
     return (vf)(((vi)a & ~m) | ((vi)b & m));
 }
+/* A store that bypasses the cache (AVX-512, p 64-byte aligned), for results not read again
+ * until much later: no read-for-ownership of the cold line, no eviction of hot data. Callers
+ * end with vstream_fence() before another thread may read them. Elsewhere a plain store. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+static inline void vstream(float *p, vf v) {
+    if (((uintptr_t)p & 63) == 0)
+        _mm512_stream_ps(p, (__m512)v);
+    else
+        vstore(p, v);
+}
+static inline void vstream_fence(void) { _mm_sfence(); }
+#else
+static inline void vstream(float *p, vf v) { vstore(p, v); }
+static inline void vstream_fence(void) {}
+#endif
+
 /* Sum of the 16 lanes, in log2(16) steps. */
 static inline float vhsum(vf v) {
     v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
