@@ -131,7 +131,6 @@ static void layout(m2pt_blocks *b, carver *c) {
         b->ln2_mean[l] = carve(c, N);
         b->ln2_rstd[l] = carve(c, N);
         b->fc1[l] = carve(c, N * F);
-        b->gelu[l] = carve(c, N * F);
     }
     for (int l = 0; l < L; l++) {
         float **wt = b->w_t + l * M2PT_LIN_COUNT;
@@ -147,16 +146,16 @@ static void layout(m2pt_blocks *b, carver *c) {
  * LayerNorm's output (`norm`: recomputed from the saved mean and rstd); in the forward, thread
  * t's activations on their way from one op to the next (forward_chunk). */
 typedef struct {
-    float *stream, *mid, *hidden, *qkv, *att, *ln, *norm;
+    float *stream, *mid, *hidden, *qkv, *att, *ln, *norm, *act, *dact;
 } group_scratch;
 
 static size_t group_layout(const m2pt_blocks *b, float *base, group_scratch *g) {
     const size_t R = (size_t)b->chunk_rows_max, D = (size_t)b->cfg.dim, F = D * (size_t)b->cfg.mlp_ratio;
     carver c = {base, 0};
-    float *p[7];
-    const size_t n[7] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D};
-    for (int k = 0; k < 7; k++) p[k] = carve(&c, n[k]);
-    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6]};
+    float *p[9];
+    const size_t n[9] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D, R * F, R * F};
+    for (int k = 0; k < 9; k++) p[k] = carve(&c, n[k]);
+    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]};
     return c.used;
 }
 
@@ -182,7 +181,7 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
     b->tokens = tokens;
     b->max_rows = max_batch * tokens;
     float ***lists[] = {&b->res_mid, &b->ln1_mean, &b->ln1_rstd, &b->qkv, &b->att_p,
-                        &b->att, &b->ln2_mean, &b->ln2_rstd, &b->fc1, &b->gelu};
+                        &b->att, &b->ln2_mean, &b->ln2_rstd, &b->fc1};
     b->res = calloc((size_t)L + 1, sizeof(float *));
     if (!b->res) return -1;
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
@@ -255,8 +254,7 @@ static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n
         /* + the residual */
         m2pt_gemm_linear(mid, b->res_mid[l] + r0 * D, att, wt[M2PT_LIN_PROJ], w.proj_b, res, N, D, D);
         m2pt_layernorm_forward(norm, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, mid, w.ln2_w, w.ln2_b, N, D);
-        /* fc1 holds gelu' */
-        m2pt_gemm_linear_gelu(gelu, b->gelu[l] + r0 * F, fc1, norm, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F);
+        m2pt_gemm_linear_gelu(gelu, fc1, norm, wt[M2PT_LIN_FC1], w.fc1_b, N, D, F); /* fc1 keeps h */
         m2pt_gemm_linear(out, b->res[l + 1] + r0 * D, gelu, wt[M2PT_LIN_FC2], w.fc2_b, mid, N, F, D);
         res = out;
     }
@@ -313,9 +311,12 @@ static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
         const m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l), pg = partial_tensors(b, g, l);
         const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
         float *d_next = l == 0 ? b->d_input + r0 * D : sc.stream; /* d_in (sc.stream) is dead by then */
-        /* MLP branch; the residual passes d_in through unchanged */
-        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], b->fc1[l] + r0 * F, N, F, D); /* times gelu' */
-        m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, b->gelu[l] + r0 * F, NULL, N, F, D);
+        /* MLP branch; the residual passes d_in through unchanged. GELU and gelu' again from the
+         * saved pre-activation, into scratch: one sequential read of it instead of two saved
+         * activations read cold by the two products below. */
+        m2pt_gelu_forward(sc.act, sc.dact, b->fc1[l] + r0 * F, (size_t)N * F);
+        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], sc.dact, N, F, D); /* times gelu' */
+        m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, sc.act, NULL, N, F, D);
         m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], NULL, N, D, F);
         m2pt_layernorm_apply(sc.norm, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w,
                              w.ln2_b, N, D);
@@ -396,7 +397,7 @@ float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
 
 void m2pt_blocks_free(m2pt_blocks *b) {
     float **lists[] = {b->res, b->res_mid, b->ln1_mean, b->ln1_rstd, b->qkv, b->att_p,
-                       b->att, b->ln2_mean, b->ln2_rstd, b->fc1, b->gelu};
+                       b->att, b->ln2_mean, b->ln2_rstd, b->fc1};
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) free(lists[i]);
     free((void *)b->w_eff);
     free(b->w_t);

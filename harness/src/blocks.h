@@ -58,10 +58,10 @@ typedef struct m2pt_blocks {
     float *arena;           /* activations + backward scratch */
     size_t arena_floats;
     /* Saved activations, per block l (pointers into the arena). res[l] is block l's input,
-     * res[depth] the stack's output. fc1[l] holds gelu'(fc1 output) after the forward: the
-     * pre-activation itself is not needed again. The LayerNorms keep only their mean and rstd
-     * (the backward recomputes their outputs into scratch). */
-    float **res, **res_mid, **ln1_mean, **ln1_rstd, **qkv, **att_p, **att, **ln2_mean, **ln2_rstd, **fc1, **gelu;
+     * res[depth] the stack's output; fc1[l] is fc1's output before GELU. The backward recomputes
+     * into scratch what is cheap to: the LayerNorms' outputs (from their mean and rstd), GELU's
+     * output and derivative (from fc1). */
+    float **res, **res_mid, **ln1_mean, **ln1_rstd, **qkv, **att_p, **att, **ln2_mean, **ln2_rstd, **fc1;
     const float **w_eff; /* [depth * M2PT_LIN_COUNT] weights used by the last forward */
     float **w_t;         /* the same, transposed to [in, out] for the forward's products */
     /* Backward: each chunk of samples goes back through all blocks at once, like the forward,

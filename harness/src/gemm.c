@@ -24,9 +24,9 @@ enum { START_ZERO, START_BIAS, START_C };
  * registers (passing these as arguments made GCC spill inside the loop: a 7% slower step). */
 typedef struct {
     const float *bias, *res, *mul;
-    float *gg, *keep;
-    long ldr, ldm, ldg, ldk;
-    int start;
+    float *keep;
+    long ldr, ldm, ldk;
+    int start, gelu;
 } tile_epi;
 
 /* One micro-tile over K steps of the reduction. mr, nv and a_unit (A's row stride is 1) are
@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
-    if (!e->res && !e->mul && !e->gg && !e->keep) {
+    if (!e->res && !e->mul && !e->gelu && !e->keep) {
         for (int r = 0; r < mr; r++)
             for (int v = 0; v < nv; v++) vstore(c + r * ldc + v * GEMM_VL, acc[r][v]);
         return;
@@ -59,13 +59,12 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             vf o = acc[r][v];
             if (e->res) o += vload(e->res + r * e->ldr + v * GEMM_VL);
             if (e->mul) o *= vload(e->mul + r * e->ldm + v * GEMM_VL);
-            if (e->gg) {
-                vf d;
-                o = m2pt_vgelu_and_grad(o, &d);
-                vstream(e->gg + r * e->ldg + v * GEMM_VL, d); /* read only by the backward */
+            if (e->keep) vstream(e->keep + r * e->ldk + v * GEMM_VL, o);
+            if (e->gelu) {
+                vf unused;
+                o = m2pt_vgelu_and_grad(o, &unused);
             }
             vstore(c + r * ldc + v * GEMM_VL, o);
-            if (e->keep) vstream(e->keep + r * e->ldk + v * GEMM_VL, o);
         }
 }
 
@@ -102,7 +101,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
         const int start = g->accumulate || k0 > 0 ? START_C : g->bias ? START_BIAS : START_ZERO;
         const int last = k0 + kc >= K;
         const float *res = last ? g->res : NULL;
-        float *gg = last ? g->gelu_grad : NULL, *keep = last ? g->keep : NULL;
+        float *keep = last ? g->keep : NULL;
         const float *mul = last ? g->mul : NULL;
         for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
@@ -126,9 +125,8 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                     .bias = g->bias ? g->bias + j0 : NULL,
                     .res = res ? res + i0 * g->ldr + j0 : NULL,
                     .mul = mul ? mul + i0 * g->ldm + j0 : NULL,
-                    .gg = gg ? gg + i0 * g->ldg + j0 : NULL,
                     .keep = keep ? keep + i0 * g->ldk + j0 : NULL,
-                    .ldr = g->ldr, .ldm = g->ldm, .ldg = g->ldg, .ldk = g->ldk, .start = start};
+                    .ldr = g->ldr, .ldm = g->ldm, .ldk = g->ldk, .start = start, .gelu = last && g->gelu};
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc, &e);
             }
@@ -141,11 +139,14 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             for (int k = 0; k < K; k++) s += g->a[i * g->ars + k * g->acs] * g->b[(long)k * g->ldb + j];
             if (g->res) s += g->res[i * g->ldr + j];
             if (g->mul) s *= g->mul[i * g->ldm + j];
-            if (g->gelu_grad) s = m2pt_gelu_and_grad(s, &g->gelu_grad[i * g->ldg + j]);
-            g->c[i * g->ldc + j] = s;
             if (g->keep) g->keep[i * g->ldk + j] = s;
+            if (g->gelu) {
+                float unused;
+                s = m2pt_gelu_and_grad(s, &unused);
+            }
+            g->c[i * g->ldc + j] = s;
         }
-    if (g->gelu_grad || g->keep) vstream_fence();
+    if (g->keep) vstream_fence();
 }
 
 void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols) {
@@ -160,11 +161,10 @@ void m2pt_gemm_linear(float *y, float *keep, const float *x, const float *wt, co
                                 .prefetch = 1});
 }
 
-void m2pt_gemm_linear_gelu(float *y, float *keep, float *dydh, const float *x, const float *wt, const float *b, int N,
-                           int in, int out) {
+void m2pt_gemm_linear_gelu(float *y, float *pre, const float *x, const float *wt, const float *b, int N, int in,
+                           int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = y, .ldc = out, .a = x, .ars = in, .acs = 1, .b = wt, .ldb = out, .M = N,
-                                .N = out, .K = in, .bias = b, .gelu_grad = dydh, .ldg = out, .keep = keep,
-                                .ldk = out, .prefetch = 1});
+                                .N = out, .K = in, .bias = b, .gelu = 1, .keep = pre, .ldk = out, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out) {

@@ -27,12 +27,12 @@ typedef struct {
     const float *bias; /* [N] or NULL; ignored when accumulating */
     const float *res;  /* [M, ldr] added to the result, or NULL */
     long ldr;
-    float *gelu_grad;  /* non-NULL: C = gelu(result) and gelu_grad [M, ldg] = gelu'(result) */
-    long ldg;
+    int gelu;          /* C = gelu(result) (ops.h's erf form) */
     const float *mul;  /* non-NULL: the result times mul [M, ldm], elementwise (after res) */
     long ldm;
-    float *keep;       /* non-NULL: C also streamed past the cache to keep [M, ldk] (a copy saved
-                        * for the backward, while C, in scratch, feeds the next op from cache) */
+    float *keep;       /* non-NULL: the result before any GELU (else C itself) also streamed past
+                        * the cache to keep [M, ldk]: a copy saved for the backward, while C, in
+                        * scratch, feeds the next op from cache */
     long ldk;
     int accumulate;
     int prefetch; /* C and the epilogue's operands are likely cold (stored activations): fetch the
@@ -49,10 +49,10 @@ void m2pt_gemm_transpose(float *dst, const float *src, int rows, int cols);
 void m2pt_gemm_linear(float *y, float *keep, const float *x, const float *wt, const float *b, const float *res, int N,
                       int in, int out);
 
-/* h = x W^T + b, then y = gelu(h) (also streamed to keep when not NULL) and dydh = gelu'(h)
- * (ops.h's erf form; streamed: it is read only by a backward), h never stored. */
-void m2pt_gemm_linear_gelu(float *y, float *keep, float *dydh, const float *x, const float *wt, const float *b, int N,
-                           int in, int out);
+/* h = x W^T + b, then y = gelu(h) (ops.h's erf form); h itself streamed to pre [N, out] when
+ * not NULL (a backward recomputes gelu and gelu' from it). */
+void m2pt_gemm_linear_gelu(float *y, float *pre, const float *x, const float *wt, const float *b, int N, int in,
+                           int out);
 
 /* dx[N, in] = dy[N, out] W, W [out, in]; times mul [N, in] elementwise when mul is not NULL
  * (the next op's local derivative, e.g. gelu'). */
