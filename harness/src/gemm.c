@@ -5,8 +5,8 @@
  * each row, broadcasts one element of A and multiply-adds (8 x 2 tiles: 16 accumulators, 16
  * FMAs for 10 loads). Loop order: reduction blocks of GEMM_KC, then column panels (the panel of
  * B, GEMM_KC x 32 floats = 16 KB, stays in L1 while every row tile passes), then row tiles.
- * Columns beyond the last whole vector (N not a multiple of 16) take a scalar loop. GCC/clang
- * vector extensions, as in attention.c: AVX-512 with -march=native, narrower units elsewhere. */
+ * Columns beyond the last whole vector (N not a multiple of 16) take a scalar loop. Vectors are
+ * vec.h's: AVX-512 with -march=native, narrower units elsewhere. */
 #include "gemm.h"
 
 #include "fastmath.h"
