@@ -3,18 +3,20 @@
  * With T ~ 50 tokens and head dim ~ 16, per-(batch, head) sgemm calls spend more time in call
  * overhead and packing than in arithmetic. Here one task takes whole (batch, head) pairs and
  * runs every product through the register-tiled kernels of gemm.c, reading Q, K, V, dO and
- * writing out, dQ, dK, dV where they lie in the [B*T, 3D] rows when the head dim is a multiple
- * of 16 (otherwise through small zero-padded copies).
+ * writing dK, dV where they lie in the [B*T, 3D] rows when the head dim is a multiple of 16
+ * (otherwise through small zero-padded copies).
  *
  * The scores are computed transposed, key-major: S^T = K (scale Q)^T, a row per key and a
  * column per query. The softmax over keys then runs down columns, 16 queries per vector, with
  * no reduction across lanes (the row-wise softmax spent most of its time in the max and sum
- * reductions across each row's vectors and their latency); the probabilities are saved the
- * same way (P^T, rows padded to Tp = T rounded up to 16) and are directly the A operand of
- * the products that read them (out = P V, dV = P^T dO, dQ = dS K, dK = dS^T Q). The one
- * transposed copy a head needs (Q^T in the forward, dO^T in the backward) is made 16 x 16
- * blocks at a time in registers. Queries go in column blocks whose scores fit AT_BLOCK floats
- * (a whole head up to T = 128 at Tp = 128; the large shape's 197 tokens in 3 blocks).
+ * reductions across each row's vectors and their latency). The probabilities stay in scratch
+ * for the output product and are saved the same way for the backward (P^T, rows padded to Tp =
+ * T rounded up to 16, streamed past the cache), where they are directly the A operand of the
+ * products that read them (dV = P^T dO, and dS^T for dQ = dS K, dK = dS^T Q). The output and dQ
+ * are computed as [hd, T] products (rows of whole vectors) and transposed back; the one
+ * transposed input a head needs (Q^T in the forward, dO^T in the backward) is made the same way,
+ * 16 x 16 blocks at a time in registers. Queries go in column blocks whose scores fit AT_BLOCK
+ * floats (a whole head up to T = 128; the large shape's 197 tokens in 3 blocks).
  *
  * The backward uses the softmax identity dS = P * (dP - rowsum(P * dP)), the row sums again
  * down columns. Summation orders are fixed, so results are deterministic and independent of the
