@@ -221,8 +221,9 @@ static void forward_task(void *p, int tid, int nt) {
     m2pt_blocks *b = p;
     const int nc = chunk_count(b->batch, b->tokens);
     long c0, c1, s0, s1;
-    const int workers = nt < b->groups ? nt : b->groups; /* one group's scratch each (always all of
-                                                           * the threads the stack was allocated for) */
+    /* each worker uses one group's scratch; groups >= the thread count at allocation, so normally
+     * every thread works (a pool grown since then leaves the extra threads idle here) */
+    const int workers = nt < b->groups ? nt : b->groups;
     if (tid >= workers) return;
     group_scratch sc;
     group_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, &sc);

@@ -59,8 +59,6 @@ static inline float m2pt_gelu_and_grad(float x, float *grad) {
  * ~2^-28 relative) are single instructions; elsewhere the same steps in portable vector code.
  * Results agree with the scalar forms to a few ulp, not bit for bit. */
 
-static inline vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
-
 /* e^x as m2pt_expf: inputs clamped to [-87, 88] (below, ~1e-38 rather than a slow denormal). */
 static inline vf m2pt_vexpf(vf x) {
 #if defined(__AVX512F__)

@@ -107,12 +107,12 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
                 const int mr = M - i0 < GEMM_MR ? M - i0 : GEMM_MR;
-                /* the next tile's rows of C, for writing: output rows are often cold (stored
-                 * activations), and their read-for-ownership would stall the tile's stores; */
+                /* the next tile's rows of C (for writing) and of its epilogue's operands: when
+                 * they are cold, their misses would stall the tile's last loads and stores */
                 for (int r = i0 + GEMM_MR; g->prefetch && r < i0 + 2 * GEMM_MR && r < M; r++) {
                     __builtin_prefetch(g->c + r * g->ldc + j0, 1, 3);
                     if (nv > 1) __builtin_prefetch(g->c + r * g->ldc + j0 + GEMM_VL, 1, 3);
-                    if (res) { /* and its epilogue's operands, often as cold */
+                    if (res) {
                         __builtin_prefetch(res + r * g->ldr + j0, 0, 3);
                         if (nv > 1) __builtin_prefetch(res + r * g->ldr + j0 + GEMM_VL, 0, 3);
                     }

@@ -131,7 +131,8 @@ static void ln_apply_task(void *p, int tid, int nt) {
     const ln_args *a = p;
     long r0, r1;
     m2pt_split(a->N, nt, tid, 1, &r0, &r1);
-    for (long r = r0; r < r1; r++) ln_apply_row(a->y + r * a->C, a->x + r * a->C, a->cmean[r], a->crstd[r], a->w, a->b, a->C);
+    const int C = a->C;
+    for (long r = r0; r < r1; r++) ln_apply_row(a->y + r * C, a->x + r * C, a->cmean[r], a->crstd[r], a->w, a->b, C);
 }
 
 void m2pt_layernorm_apply(float *y, const float *x, const float *mean, const float *rstd, const float *w,

@@ -21,10 +21,9 @@ typedef float vf_u __attribute__((vector_size(VL * sizeof(float)), aligned(4), m
 
 static inline vf vload(const float *p) { return *(const vf_u *)p; }
 static inline void vstore(float *p, vf v) { *(vf_u *)p = v; }
-static inline vf vmax(vf a, vf b) {
-    const vi m = a < b;
-    return (vf)(((vi)a & ~m) | ((vi)b & m));
-}
+/* a where mask is set (all ones), else b. */
+static inline vf vselect(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+static inline vf vmax(vf a, vf b) { return vselect(a < b, b, a); }
 /* A store that bypasses the cache (AVX-512, p 64-byte aligned), for results not read again
  * until much later: no read-for-ownership of the cold line, no eviction of hot data. Callers
  * end with vstream_fence() before another thread may read them. Elsewhere a plain store. */
