@@ -413,6 +413,12 @@ static void test_bench(void **state) {
     assert_true(json_number(r.out, "train_images_per_s", 0) > 0); /* baseline */
     assert_true(json_number(r.out, "train_images_per_s", 1) > 0); /* reparam */
     assert_true(json_number(r.out, "infer_images_per_s", 2) > 0); /* merged */
+    /* the share of the peak timed beside the (single) repeat: that repeat's GFLOP/s over it */
+    for (int p = 0; p < 2; p++) {
+        const double g = json_number(r.out, "train_gflops", p), peak = json_number(r.out, "peak_gflops", p);
+        assert_true(peak > 0);
+        assert_float_equal(json_number(r.out, "pct_peak", p), 100 * g / peak, 0.01 * 100 * g / peak + 0.01);
+    }
     /* ratios to the baseline timed back to back: none for the baseline itself (training and
      * inference), positive for reparam (training) and merged (inference) */
     assert_float_equal(json_number(r.out, "time_vs_baseline", 0), 0, 0);

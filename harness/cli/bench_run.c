@@ -46,6 +46,9 @@ double bench_sgemm_gflops(int n, int threads, int repeats) {
     return g;
 }
 
+/* sgemm products per peak measurement beside a training repeat */
+#define PEAK_PER_REPEAT 3
+
 double bench_forward_flops(int tokens, int dim, int depth, int mlp_ratio) {
     double T = tokens, D = dim, F = (double)dim * mlp_ratio;
     double linears = 2.0 * T * (3 * D * D + D * D + 2 * F * D); /* qkv, proj, fc1, fc2 */
@@ -77,11 +80,12 @@ static double time_forward(m2pt_model *m, int batch, int steps) {
     return (m2pt_now() - t0) / steps;
 }
 
-/* Training timings of models a (baseline) and b (reparam), repeat by repeat back to back. */
-static int time_training_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s, bench_timing *ta,
-                              bench_timing *tb) {
+/* Training timings of models a (baseline) and b (reparam), repeat by repeat back to back, each
+ * repeat after a measurement of the sgemm peak on as many threads. */
+static int time_training_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s, int threads,
+                              double mflop_per_image, bench_timing *ta, bench_timing *tb) {
     const int r = s->repeats, n = s->batch;
-    double *v = calloc((size_t)r * 9, sizeof *v);
+    double *v = calloc((size_t)r * 12, sizeof *v);
     if (!v) return -1;
     m2pt_adamw oa, ob;
     m2pt_adamw_init(&oa, 1e-3f, 0.05f), m2pt_adamw_init(&ob, 1e-3f, 0.05f);
@@ -89,16 +93,25 @@ static int time_training_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s
     time_steps(a, &oa, n, 2, w), time_steps(b, &ob, n, 2, w); /* warm caches and the pool */
     for (int k = 0; k < r; k++) {
         double x[4], y[4];
+        const double p = bench_sgemm_gflops(s->sgemm_n, threads, PEAK_PER_REPEAT);
+        if (p <= 0) {
+            free(v);
+            return -1;
+        }
         time_steps(a, &oa, n, s->steps, x);
         time_steps(b, &ob, n, s->steps, y);
         for (int q = 0; q < 4; q++) v[q * r + k] = x[q], v[(4 + q) * r + k] = y[q];
         v[8 * r + k] = y[0] / x[0];
+        /* GFLOP/s = images/ms * MFLOP/image * 1e-3 * 1e3 */
+        v[9 * r + k] = p, v[10 * r + k] = n * mflop_per_image / x[0] / p, v[11 * r + k] = n * mflop_per_image / y[0] / p;
     }
     ta->step_ms = median(v, r), ta->fwd_ms = median(v + r, r), ta->bwd_ms = median(v + 2 * r, r);
     ta->opt_ms = median(v + 3 * r, r);
     tb->step_ms = median(v + 4 * r, r), tb->fwd_ms = median(v + 5 * r, r), tb->bwd_ms = median(v + 6 * r, r);
     tb->opt_ms = median(v + 7 * r, r), tb->vs_baseline = median(v + 8 * r, r);
     ta->train_img_s = 1e3 * n / ta->step_ms, tb->train_img_s = 1e3 * n / tb->step_ms;
+    ta->peak_gflops = tb->peak_gflops = median(v + 9 * r, r);
+    ta->peak_share = median(v + 10 * r, r), tb->peak_share = median(v + 11 * r, r);
     free(v);
     return m2pt_model_error(a) || m2pt_model_error(b) ? -1 : 0;
 }
@@ -166,7 +179,7 @@ static int time_models(m2pt_model *mb, m2pt_model *mr, const bench_shape *s, con
     for (int k = 0; k < nthreads && !rc; k++) {
         m2pt_threads_init(threads[k]);
         out[0].t[k].threads = out[1].t[k].threads = threads[k];
-        rc = time_training_pair(mb, mr, s, &out[0].t[k], &out[1].t[k]);
+        rc = time_training_pair(mb, mr, s, threads[k], out[0].train_mflop_per_image, &out[0].t[k], &out[1].t[k]);
         for (int p = 0; p < 2; p++) out[p].t[k].train_gflops = out[p].t[k].train_img_s * out[p].train_mflop_per_image * 1e-3;
     }
     if (rc) return rc;
@@ -221,7 +234,7 @@ int bench_models(const bench_shape *s, const int *threads, int nthreads, const c
     rc = time_models(&mb, &mr, s, threads, nthreads, out);
     if (rc) snprintf(err, errlen, "%s", m2pt_model_error(&mb)   ? m2pt_model_error(&mb)
                                         : m2pt_model_error(&mr) ? m2pt_model_error(&mr)
-                                                                : "out of memory");
+                                                                : "out of memory (for a model or the --sgemm-n product)");
     goto out;
 oom:
     snprintf(err, errlen, "out of memory");

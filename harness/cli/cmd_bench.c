@@ -23,12 +23,13 @@ static void usage(FILE *f) {
             "  - the sgemm peak: an N x N x N product (default 2048) on 1 and on all OpenBLAS threads;\n"
             "  - training throughput (forward + backward + AdamW) of the image model with the\n"
             "    baseline and the reparam pathway, in images/s, and the matmul GFLOP/s it achieves\n"
-            "    (block linears + attention products, forward and backward) as %% of the peak;\n"
+            "    (block linears + attention products, forward and backward) as %% of the peak (the\n"
+            "    peak timed again just before each repeat, on as many threads);\n"
             "  - inference throughput (forward only) of the baseline and of the merged reparam model;\n"
             "  - peak resident memory once one model of the shape has trained.\n"
-            "Baseline and reparam (and baseline and merged) are timed back to back in every repeat and\n"
-            "their ratio is the median of the per-repeat ratios, so that load changes between the two\n"
-            "do not masquerade as a cost.\n"
+            "Peak, baseline and reparam (and baseline and merged) are timed back to back in every\n"
+            "repeat and their ratios are the medians of the per-repeat ratios, so that load changes\n"
+            "between them do not masquerade as a cost or a share.\n"
             "Shapes: default = dim 64, depth 4, heads 4, mlp 4, patch 4 on 28x28 -> 50 tokens,\n"
             "batch 128; large = dim 192, depth 6, heads 3, mlp 4, patch 2 -> 197 tokens, batch 32.\n"
             "\n"
@@ -48,12 +49,10 @@ typedef struct {
     double rss_mb;
 } shape_run;
 
-static double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0; }
-
 static void print_table(const shape_run *runs, int nruns, const int *threads, int nthreads, const double *peak) {
-    printf("sgemm peak (%s):", "square product, OpenBLAS");
+    printf("sgemm peak (square product, OpenBLAS, timed last):");
     for (int k = 0; k < nthreads; k++) printf("%s %d thread%s %.1f GFLOP/s", k ? "," : "", threads[k], threads[k] > 1 ? "s" : "", peak[k]);
-    printf("\n");
+    printf("\n%%peak: each repeat's GFLOP/s over the peak timed just before it (median of the repeats)\n");
     for (int s = 0; s < nruns; s++) {
         const shape_run *x = &runs[s];
         const bench_shape *sh = &x->shape;
@@ -69,7 +68,7 @@ static void print_table(const shape_run *runs, int nruns, const int *threads, in
                 printf("%-8s %7zu  %7d", x->r[p].pathway, x->r[p].params, t->threads);
                 if (p < 2)
                     printf("  %7.2f  %7.2f  %8.2f  %5.2f  %11.0f  %7.1f  %5.1f", t->step_ms, t->fwd_ms, t->bwd_ms,
-                           t->opt_ms, t->train_img_s, t->train_gflops, pct(t->train_gflops, peak[k]));
+                           t->opt_ms, t->train_img_s, t->train_gflops, 100.0 * t->peak_share);
                 else
                     printf("  %7s  %7s  %8s  %5s  %11s  %7s  %5s", "-", "-", "-", "-", "-", "-", "-");
                 if (t->infer_img_s > 0) printf("  %11.0f", t->infer_img_s);
@@ -89,8 +88,9 @@ static void print_timing_json(const bench_timing *t, int train) {
     printf("{\"threads\": %d", t->threads);
     if (train)
         printf(", \"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f, \"adamw_ms\": %.3f, "
-               "\"train_images_per_s\": %.1f, \"train_gflops\": %.2f",
-               t->step_ms, t->fwd_ms, t->bwd_ms, t->opt_ms, t->train_img_s, t->train_gflops);
+               "\"train_images_per_s\": %.1f, \"train_gflops\": %.2f, \"peak_gflops\": %.2f, \"pct_peak\": %.2f",
+               t->step_ms, t->fwd_ms, t->bwd_ms, t->opt_ms, t->train_img_s, t->train_gflops, t->peak_gflops,
+               100.0 * t->peak_share);
     printf(", \"infer_images_per_s\": %.1f, \"time_vs_baseline\": %.4f}", t->infer_img_s, t->vs_baseline);
 }
 
@@ -165,6 +165,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = 0;
     for (int s = first; s <= last && !rc; s++) {
         if (!json) fprintf(stderr, "m2pt bench: timing the %s shape...\n", runs[s].shape.label);
+        runs[s].shape.sgemm_n = (int)sgemm_n;
         rc = bench_models(&runs[s].shape, counts, nc, exe, runs[s].r, &runs[s].rss_mb, err, sizeof err);
     }
     free(exe);

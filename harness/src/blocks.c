@@ -1,5 +1,6 @@
 #include "blocks.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +95,17 @@ static void linear_shape(const m2pt_blocks *b, int id, int *out, int *in) {
  * shares. */
 #define CHUNK_ROWS 512
 
-/* The backward runs the chunks in at least this many fixed groups (more when more threads
- * exist at allocation): with 1 to 4 threads the groups, and so the results, are the same. */
-#define BACKWARD_GROUPS 4
+/* The backward sums the weight gradients per fixed group of chunks, then the groups' partial
+ * sums in group order. Threads take the next group as they become free (the cores of a shared
+ * machine do not run at equal speed: a fixed share per thread waits for the slowest), so more
+ * groups balance better, but each costs a partial copy of the block parameters' gradients: as
+ * many as fit GROUP_PARTIAL_BUDGET bytes, between GROUPS_MIN and GROUPS_MAX (more only when
+ * more threads exist at allocation); the groups shrink from first to last (group_chunks), so
+ * that the last ones claimed are short. The count depends on the model, not on the thread
+ * count (up to GROUPS_MIN threads at least), and so do the results. */
+#define GROUPS_MIN 4
+#define GROUPS_MAX 8
+#define GROUP_PARTIAL_BUDGET ((size_t)64 << 20)
 
 static int chunk_count(int batch, int tokens) {
     long rows = (long)batch * tokens, n = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
@@ -142,9 +151,9 @@ static void layout(m2pt_blocks *b, carver *c) {
     b->d_input = carve(c, N * D);
 }
 
-/* One group's scratch for one chunk (rows <= chunk_rows_max): the backward's gradients and a
- * LayerNorm's output (`norm`: recomputed from the saved mean and rstd); in the forward, thread
- * t's activations on their way from one op to the next (forward_chunk). */
+/* One thread's scratch for the chunk it is running (rows <= chunk_rows_max): the backward's
+ * gradients and a LayerNorm's output (`norm`: recomputed from the saved mean and rstd); in the
+ * forward, the activations on their way from one op to the next (forward_chunk). */
 typedef struct {
     float *stream, *mid, *hidden, *qkv, *att, *ln, *norm, *act, *dact;
 } group_scratch;
@@ -201,35 +210,48 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
         const int nc = chunk_count(n, tokens), rows = (n + nc - 1) / nc * tokens;
         if (rows > b->chunk_rows_max) b->chunk_rows_max = rows;
     }
-    const int threads = m2pt_threads_count();
-    b->groups = threads > BACKWARD_GROUPS ? threads : BACKWARD_GROUPS;
     size_t hi;
     param_span(b, &b->param_lo, &hi);
     b->gpartial_floats = m2pt_round_floats(hi - b->param_lo);
+    const size_t fit = GROUP_PARTIAL_BUDGET / (b->gpartial_floats * sizeof(float));
+    b->groups = fit < GROUPS_MIN ? GROUPS_MIN : fit > GROUPS_MAX ? GROUPS_MAX : (int)fit;
+    b->workers = m2pt_threads_count();
+    if (b->workers > b->groups) b->groups = b->workers;
     b->gscratch_floats = group_layout(b, NULL, NULL);
     b->gpartial = m2pt_alloc_floats(b->gpartial_floats * (size_t)b->groups);
-    b->gscratch = m2pt_alloc_floats(b->gscratch_floats * (size_t)b->groups);
+    b->gscratch = m2pt_alloc_floats(b->gscratch_floats * (size_t)b->workers);
     return b->gpartial && b->gscratch ? 0 : -1;
 }
 
 void m2pt_blocks_set_hook(m2pt_blocks *b, const m2pt_weight_hook *hook) { b->hook = hook; }
 
-/* Each thread takes a contiguous range of the chunks and runs them through every block. */
+/* A parallel region over the stack: threads claim the next job (a chunk in the forward, a group
+ * in the backward) until none is left. Which thread runs a job never changes its result. */
+typedef struct {
+    m2pt_blocks *b;
+    atomic_int next;
+} region;
+
+/* Thread tid's scratch, or none when tid >= the thread count at allocation (a pool grown since
+ * then leaves the extra threads idle). */
+static int thread_scratch(const m2pt_blocks *b, int tid, group_scratch *sc) {
+    if (tid >= b->workers) return -1;
+    group_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, sc);
+    return 0;
+}
+
+/* Each thread takes the next chunk and runs it through every block. */
 static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n);
 
 static void forward_task(void *p, int tid, int nt) {
-    m2pt_blocks *b = p;
+    region *r = p;
+    m2pt_blocks *b = r->b;
     const int nc = chunk_count(b->batch, b->tokens);
-    long c0, c1, s0, s1;
-    /* each worker uses one group's scratch; groups >= the thread count at allocation, so normally
-     * every thread works (a pool grown since then leaves the extra threads idle here) */
-    const int workers = nt < b->groups ? nt : b->groups;
-    if (tid >= workers) return;
     group_scratch sc;
-    group_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, &sc);
-    m2pt_split(nc, workers, tid, 1, &c0, &c1);
-    for (long c = c0; c < c1; c++) {
-        m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
+    if (thread_scratch(b, tid, &sc)) return;
+    for (int c; (c = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed)) < nc;) {
+        long s0, s1;
+        m2pt_split(b->batch, nc, c, 1, &s0, &s1);
         if (s1 > s0) forward_chunk(b, &sc, (int)s0, (int)(s1 - s0));
     }
 }
@@ -290,7 +312,9 @@ float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
         }
     }
     m2pt_parallel(transpose_task, b);
-    m2pt_parallel(forward_task, b);
+    region r = {.b = b};
+    atomic_init(&r.next, 0);
+    m2pt_parallel(forward_task, &r);
     return b->res[b->cfg.depth];
 }
 
@@ -299,14 +323,13 @@ static m2pt_block_tensors partial_tensors(const m2pt_blocks *b, int g, int l) {
     return tensors_from(b, b->gpartial + (size_t)g * b->gpartial_floats, b->param_lo, l);
 }
 
-/* Samples [s0, s0 + n) back through every block, in group g: input gradients in the group's
- * scratch (one chunk, stays in cache), weight gradients added into the group's partials. */
-static void backward_chunk(m2pt_blocks *b, int g, int s0, int n) {
+/* Samples [s0, s0 + n) back through every block, in group g: input gradients in the thread's
+ * scratch sc (one chunk, stays in cache), weight gradients added into the group's partials. */
+static void backward_chunk(m2pt_blocks *b, const group_scratch *scp, int g, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
-    group_scratch sc;
-    group_layout(b, b->gscratch + (size_t)g * b->gscratch_floats, &sc);
+    const group_scratch sc = *scp;
     const float *d_in = b->d_out + r0 * D; /* the gradient entering the block from above */
     for (int l = b->cfg.depth - 1; l >= 0; l--) {
         const m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l), pg = partial_tensors(b, g, l);
@@ -344,20 +367,31 @@ static int groups_used(const m2pt_blocks *b) {
     return nc < b->groups ? nc : b->groups;
 }
 
-/* Each thread runs whole groups; group g takes a fixed contiguous range of the chunks. */
+/* Group g's chunks [*c0, *c1) of nc, for G <= nc groups: one chunk each, and the other nc - G
+ * shared out in proportion to 2 (G - g) - 1 (sizes shrink linearly; 16 chunks in 8 groups:
+ * 3 3 2 2 2 2 1 1). */
+static void group_chunks(int nc, int G, int g, long *c0, long *c1) {
+    const long extra = nc - G, G2 = (long)G * G;
+    *c0 = g + (extra * (G2 - (long)(G - g) * (G - g)) + G2 / 2) / G2;
+    *c1 = g + 1 + (extra * (G2 - (long)(G - g - 1) * (G - g - 1)) + G2 / 2) / G2;
+}
+
+/* Each thread takes the next group; group g is a fixed contiguous range of the chunks, run in
+ * order. */
 static void backward_task(void *p, int tid, int nt) {
-    m2pt_blocks *b = p;
+    region *r = p;
+    m2pt_blocks *b = r->b;
     const int nc = chunk_count(b->batch, b->tokens), G = groups_used(b);
-    long g0, g1;
-    m2pt_split(G, nt, tid, 1, &g0, &g1);
-    for (long g = g0; g < g1; g++) {
+    group_scratch sc;
+    if (thread_scratch(b, tid, &sc)) return;
+    for (int g; (g = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed)) < G;) {
         memset(b->gpartial + (size_t)g * b->gpartial_floats, 0, b->gpartial_floats * sizeof(float));
         long c0, c1;
-        m2pt_split(nc, G, (int)g, 1, &c0, &c1);
+        group_chunks(nc, G, g, &c0, &c1);
         for (long c = c0; c < c1; c++) {
             long s0, s1;
             m2pt_split(b->batch, nc, (int)c, 1, &s0, &s1);
-            if (s1 > s0) backward_chunk(b, (int)g, (int)s0, (int)(s1 - s0));
+            if (s1 > s0) backward_chunk(b, &sc, g, (int)s0, (int)(s1 - s0));
         }
     }
 }
@@ -383,7 +417,9 @@ static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW,
 float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
     b->d_out = d_out;
-    m2pt_parallel(backward_task, b);
+    region r = {.b = b};
+    atomic_init(&r.next, 0);
+    m2pt_parallel(backward_task, &r);
     m2pt_parallel(reduce_task, b);
     /* the pathway turns each dL/dW_eff into dL/dW, in the order the weights were used backwards */
     for (int l = b->cfg.depth - 1; l >= 0; l--) {

@@ -69,7 +69,7 @@ typedef struct m2pt_blocks {
      * runs whole groups); each group has gradient scratch for one chunk (chunk_rows_max rows)
      * and its own partial sums of the block parameters' gradients (the arenas' floats from
      * param_lo on), added into the gradient arena in group order at the end. */
-    int groups, chunk_rows_max;
+    int groups, workers, chunk_rows_max; /* workers: threads with scratch (the count at alloc) */
     size_t param_lo, gpartial_floats, gscratch_floats; /* per group */
     float *gpartial, *gscratch;
     const float *d_out;     /* the gradient the last backward started from */
