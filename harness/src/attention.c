@@ -3,20 +3,21 @@
  * With T ~ 50 tokens and head dim ~ 16, per-(batch, head) sgemm calls spend more time in call
  * overhead and packing than in arithmetic. Here one task takes whole (batch, head) pairs and
  * runs every product through the register-tiled kernels of gemm.c, reading Q, K, V, dO and
- * writing dK, dV where they lie in the [B*T, 3D] rows when the head dim is a multiple of 16
- * (otherwise through small zero-padded copies).
+ * writing out, dQ, dK, dV where they lie in the [B*T, D] and [B*T, 3D] rows when the head dim
+ * is a multiple of 16 (otherwise through small zero-padded copies).
  *
  * The scores are computed transposed, key-major: S^T = K (scale Q)^T, a row per key and a
  * column per query. The softmax over keys then runs down columns, 16 queries per vector, with
  * no reduction across lanes (the row-wise softmax spent most of its time in the max and sum
  * reductions across each row's vectors and their latency). The probabilities stay in scratch
  * for the output product and are saved the same way for the backward (P^T, rows padded to Tp =
- * T rounded up to 16, streamed past the cache), where they are directly the A operand of the
- * products that read them (dV = P^T dO, and dS^T for dQ = dS K, dK = dS^T Q). The output and dQ
- * are computed as [hd, T] products (rows of whole vectors) and transposed back; the one
- * transposed input a head needs (Q^T in the forward, dO^T in the backward) is made the same way,
- * 16 x 16 blocks at a time in registers. Queries go in column blocks whose scores fit AT_BLOCK
- * floats (a whole head up to T = 128; the large shape's 197 tokens in 3 blocks).
+ * T rounded up to 16, streamed past the cache), where they are directly the A operand of every
+ * product that reads them: out = P V and dQ = dS K read P^T and dS^T down their columns (A with
+ * unit row stride: only the real queries, straight into the output rows), dV = P^T dO and dK =
+ * dS^T Q along their rows. The one transposed input a head needs (Q^T in the forward, dO^T in
+ * the backward) is made 16 x 16 blocks at a time in registers. Queries go in column blocks
+ * whose scores fit AT_BLOCK floats (a whole head up to T = 128; the large shape's 197 tokens in
+ * 3 blocks).
  *
  * The backward uses the softmax identity dS = P * (dP - rowsum(P * dP)), the row sums again
  * down columns. Summation orders are fixed, so results are deterministic and independent of the
@@ -202,26 +203,27 @@ typedef struct {
 typedef struct {
     _Alignas(64) float t[M2PT_ATT_MAX_TD]; /* Q^T or dO^T, [hd, Tp] */
     _Alignas(64) float s[AT_BLOCK];        /* scores or their gradients, [T, w] */
-    _Alignas(64) float o1[M2PT_ATT_MAX_TD]; /* out^T or dQ^T of a column block, [hd, w] */
-    /* zero-padded [T, hdp] copies of the backward's B operands and outputs (hd % 16 != 0) */
-    _Alignas(64) float b1[M2PT_ATT_MAX_TD], b2[M2PT_ATT_MAX_TD];
-    _Alignas(64) float o2[M2PT_ATT_MAX_TD], o3[M2PT_ATT_MAX_TD];
+    /* zero-padded [T, hdp] copies of B operands and outputs when hd % 16 != 0 */
+    _Alignas(64) float b1[M2PT_ATT_MAX_TD], b2[M2PT_ATT_MAX_TD], b3[M2PT_ATT_MAX_TD];
+    _Alignas(64) float o1[M2PT_ATT_MAX_TD], o2[M2PT_ATT_MAX_TD], o3[M2PT_ATT_MAX_TD];
 } att_scratch;
 
 static void att_forward_head(const att_args *a, long job, att_scratch *w) {
-    const int T = a->T, D = a->D, H = a->H, hd = D / H, Tp = round_up(T, AT_C);
+    const int T = a->T, D = a->D, H = a->H, hd = D / H, Tp = round_up(T, AT_C), hdp = round_up(hd, AT_C);
     const long ld = 3L * D;
     const int b = (int)(job / H), h = (int)(job % H);
     const float *base = a->qkv + (long)b * T * ld + h * hd;
     float *P = a->P + job * T * Tp, *out = a->out + (long)b * T * D + h * hd;
     transpose(w->t, Tp, base, ld, T, hd, Tp, 1.0f / sqrtf((float)hd)); /* (scale Q)^T [hd, Tp] */
+    const operand v = rows_operand(w->b1, base + 2 * D, T, ld, hd, hdp);
     for (int i0 = 0, cb = block_cols(T, Tp); i0 < T; i0 += cb) {
         const int wc = Tp - i0 < cb ? Tp - i0 : cb, nq = T - i0 < wc ? T - i0 : wc;
         product(w->s, wc, base + D, ld, 1, w->t + i0, Tp, T, wc, hd, 0); /* S^T = K (scale Q)^T [T, wc] */
         softmax_columns(w->s, P + i0, Tp, T, wc);
-        /* out^T = V^T P^T [hd, wc] (head-dim rows: whole-vector tiles), then transposed out */
-        product(w->o1, wc, base + 2 * D, 1, ld, w->s, wc, hd, wc, T, 0);
-        transpose(out + (long)i0 * D, D, w->o1, wc, hd, nq, hd, 1.0f);
+        /* out = P V [nq, hd], P read down the columns of P^T: no padded queries, no transpose */
+        const operand o = rows_target(w->o1, out + (long)i0 * D, D, hd, hdp);
+        product((float *)o.p, o.ld, w->s, 1, wc, v.p, v.ld, nq, hdp, T, 0);
+        store_rows(out + (long)i0 * D, D, &o, nq, hd);
     }
 }
 
@@ -251,14 +253,16 @@ static void att_backward_head(const att_args *a, long job, att_scratch *w) {
     float *dbase = a->d_qkv + (long)b * T * ld + h * hd;
     transpose(w->t, Tp, dO, D, T, hd, Tp, 1.0f); /* dO^T [hd, Tp] */
     const operand q = rows_operand(w->b1, base, T, ld, hd, hdp), g = rows_operand(w->b2, dO, T, D, hd, hdp);
+    const operand k = rows_operand(w->b3, base + D, T, ld, hd, hdp);
     const operand dk = rows_target(w->o2, dbase + D, ld, hd, hdp), dv = rows_target(w->o3, dbase + 2 * D, ld, hd, hdp);
     for (int i0 = 0, cb = block_cols(T, Tp); i0 < T; i0 += cb) {
         const int wc = Tp - i0 < cb ? Tp - i0 : cb, nq = T - i0 < wc ? T - i0 : wc;
         product(w->s, wc, base + 2 * D, ld, 1, w->t + i0, Tp, T, wc, hd, 0); /* dP^T = V dO^T [T, wc] */
         softmax_columns_backward(w->s, P + i0, Tp, T, wc, scale);           /* dS^T, times the scale */
-        /* dQ^T = K^T dS^T [hd, wc], then transposed into dQ's rows */
-        product(w->o1, wc, base + D, 1, ld, w->s, wc, hd, wc, T, 0);
-        transpose(dbase + (long)i0 * ld, ld, w->o1, wc, hd, nq, hd, 1.0f);
+        /* dQ = dS K [nq, hd], dS read down the columns of dS^T, straight into dQ's rows */
+        const operand dq = rows_target(w->o1, dbase + (long)i0 * ld, ld, hd, hdp);
+        product((float *)dq.p, dq.ld, w->s, 1, wc, k.p, k.ld, nq, hdp, T, 0);
+        store_rows(dbase + (long)i0 * ld, ld, &dq, nq, hd);
         /* dK (+)= dS^T Q, dV (+)= P^T dO over this block's queries */
         product((float *)dk.p, dk.ld, w->s, wc, 1, q.p + (long)i0 * q.ld, q.ld, T, hdp, nq, i0 > 0);
         product((float *)dv.p, dv.ld, P + i0, Tp, 1, g.p + (long)i0 * g.ld, g.ld, T, hdp, nq, i0 > 0);
