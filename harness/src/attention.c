@@ -69,10 +69,10 @@ static inline int block_cols(int T, int Tp) {
             r[i + (b)] = __builtin_shufflevector(x, y, TR_HI##b);                                                    \
         }
 
-/* dst[d * ldd + i] = scale * src[i * lds + d] for i < ni, d < nd; rows i >= ni read as 0 and
- * only the first nw entries of each dst row are written (ni, nd, nw <= 16). */
+/* dst[d * ldd + i] = scale * src[i * lds + d] for i < 16, d < nd, where rows i >= ni read as 0
+ * (ni, nd <= 16). */
 static inline void transpose16(float *restrict dst, long ldd, const float *restrict src, long lds, int ni, int nd,
-                               int nw, float scale) {
+                               float scale) {
     vf r[AT_C];
     for (int i = 0; i < AT_C; i++) {
         if (i >= ni) {
@@ -89,26 +89,16 @@ static inline void transpose16(float *restrict dst, long ldd, const float *restr
     TR_STEP(4)
     TR_STEP(2)
     TR_STEP(1)
-    for (int d = 0; d < nd; d++) {
-        if (nw == AT_C) {
-            vstore(dst + d * ldd, r[d]);
-        } else {
-            _Alignas(64) float row[AT_C];
-            vstore(row, r[d]);
-            for (int i = 0; i < nw; i++) dst[d * ldd + i] = row[i];
-        }
-    }
+    for (int d = 0; d < nd; d++) vstore(dst + d * ldd, r[d]);
 }
 
 /* dst[c * ldd + r] = scale * src[r * lds + c] for r < nr, c < nc, and 0 for nr <= r < rpad (the
- * zero padding of dst's rows), 16 x 16 blocks at a time. */
+ * zero padding of dst's rows; rpad a multiple of 16), 16 x 16 blocks at a time. */
 static void transpose(float *dst, long ldd, const float *src, long lds, int nr, int nc, int rpad, float scale) {
     for (int r0 = 0; r0 < rpad; r0 += AT_C)
         for (int c0 = 0; c0 < nc; c0 += AT_C) {
             const int ni = nr - r0 < AT_C ? nr - r0 : AT_C, nd = nc - c0 < AT_C ? nc - c0 : AT_C;
-            const int nw = rpad - r0 < AT_C ? rpad - r0 : AT_C;
-            transpose16(dst + (long)c0 * ldd + r0, ldd, src + (long)r0 * lds + c0, lds, ni < 0 ? 0 : ni, nd, nw,
-                        scale);
+            transpose16(dst + (long)c0 * ldd + r0, ldd, src + (long)r0 * lds + c0, lds, ni < 0 ? 0 : ni, nd, scale);
         }
 }
 
