@@ -4,8 +4,8 @@
  *    transposed, starting from zero, from a bias and from C, with and without a residual;
  *  - the three linear entry points against plain loops, at the model's shapes;
  *  - results independent of how the output rows of a weight gradient are split;
- *  - the GELU epilogue against a product followed by m2pt_gelu_forward, the multiply epilogue
- *    against a product followed by the multiply;
+ *  - the GELU epilogue against a product followed by m2pt_gelu_forward, the input gradient
+ *    through a GELU against a product times m2pt_gelu_forward's derivative;
  *  - the transpose. */
 #include <math.h>
 #include <setjmp.h>
@@ -91,10 +91,12 @@ static void test_tails_and_modes(void **state) {
             for (int r = 0; r < 2; r++) check_case(13, 49, 131, t, 2, mode, r);
 }
 
-/* The linear entry points against plain loops at the model's shapes (dim 64 and 192, mlp 4). */
+/* The linear entry points against plain loops at the model's shapes (dim 64 and 192, mlp 4), and
+ * one with column tails both ways (20 -> 33). */
 static void test_linear_shapes(void **state) {
     (void)state;
-    const int shapes[][2] = {{64, 192}, {64, 64}, {64, 256}, {256, 64}, {192, 576}, {768, 192}, {16, 64}, {64, 10}};
+    const int shapes[][2] = {{64, 192}, {64, 64}, {64, 256}, {256, 64}, {192, 576}, {768, 192}, {16, 64}, {64, 10},
+                             {20, 33}};
     const int N = 400;
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
         const int in = shapes[sh][0], out = shapes[sh][1];
@@ -115,12 +117,27 @@ static void test_linear_shapes(void **state) {
         assert_memory_equal(y2, y, (size_t)N * out * sizeof(float));
         assert_memory_equal(kept, y, (size_t)N * out * sizeof(float));
         free(y2), free(kept);
-        m2pt_gemm_linear_dx(dx, dy, W, NULL, N, in, out);
-        float *mul = randv((size_t)N * in), *dxm = malloc((size_t)N * in * sizeof(float));
-        assert_non_null(dxm);
-        m2pt_gemm_linear_dx(dxm, dy, W, mul, N, in, out); /* the multiply folded in: the same bits */
-        for (int k = 0; k < N * in; k++) assert_true(dxm[k] == dx[k] * mul[k]);
-        free(mul), free(dxm);
+        m2pt_gemm_linear_dx(dx, dy, W, NULL, NULL, N, in, out);
+        /* through a GELU: dx times gelu'(pre) and gelu(pre) written out, as m2pt_gelu_forward
+         * gives them (bit for bit on whole vectors; the column tail's scalar form within ulps) */
+        const size_t nx = (size_t)N * in;
+        float *pre = randv(nx), *act = malloc(nx * sizeof(float)), *dxg = malloc(nx * sizeof(float));
+        float *act2 = malloc(nx * sizeof(float)), *d2 = malloc(nx * sizeof(float));
+        assert_true(act && dxg && act2 && d2);
+        for (size_t k = 0; k < nx; k++) pre[k] *= 4.0f; /* [-4, 4): across GELU's bend */
+        m2pt_gemm_linear_dx(dxg, dy, W, pre, act, N, in, out);
+        m2pt_gelu_forward(act2, d2, pre, nx);
+        for (size_t k = 0; k < nx; k++) {
+            const float want = dx[k] * d2[k];
+            if (fabsf(dxg[k] - want) > 1e-6f * (fabsf(want) + fabsf(dx[k])) ||
+                fabsf(act[k] - act2[k]) > 1e-6f * (1 + fabsf(act2[k]))) {
+                print_error("linear %d -> %d dx through gelu: element %zu: dx %.9g act %.9g; want %.9g %.9g\n", in,
+                            out, k, dxg[k], act[k], want, act2[k]);
+                fail();
+            }
+            if (in % 16 == 0) assert_true(dxg[k] == want && act[k] == act2[k]);
+        }
+        free(pre), free(act), free(dxg), free(act2), free(d2);
         m2pt_gemm_linear_dw(dW, dy, x, N, in, out, 0, out);
         char what[64];
         snprintf(what, sizeof what, "linear %d -> %d", in, out);

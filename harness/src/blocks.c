@@ -155,16 +155,16 @@ static void layout(m2pt_blocks *b, carver *c) {
  * gradients and a LayerNorm's output (`norm`: recomputed from the saved mean and rstd); in the
  * forward, the activations on their way from one op to the next (forward_chunk). */
 typedef struct {
-    float *stream, *mid, *hidden, *qkv, *att, *ln, *norm, *act, *dact;
+    float *stream, *mid, *hidden, *qkv, *att, *ln, *norm, *act;
 } group_scratch;
 
 static size_t group_layout(const m2pt_blocks *b, float *base, group_scratch *g) {
     const size_t R = (size_t)b->chunk_rows_max, D = (size_t)b->cfg.dim, F = D * (size_t)b->cfg.mlp_ratio;
     carver c = {base, 0};
-    float *p[9];
-    const size_t n[9] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D, R * F, R * F};
-    for (int k = 0; k < 9; k++) p[k] = carve(&c, n[k]);
-    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]};
+    float *p[8];
+    const size_t n[8] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D, R * F};
+    for (int k = 0; k < 8; k++) p[k] = carve(&c, n[k]);
+    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]};
     return c.used;
 }
 
@@ -335,24 +335,23 @@ static void backward_chunk(m2pt_blocks *b, const group_scratch *scp, int g, int 
         const m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l), pg = partial_tensors(b, g, l);
         const float *const *we = b->w_eff + l * M2PT_LIN_COUNT;
         float *d_next = l == 0 ? b->d_input + r0 * D : sc.stream; /* d_in (sc.stream) is dead by then */
-        /* MLP branch; the residual passes d_in through unchanged. GELU and gelu' again from the
-         * saved pre-activation, into scratch: one sequential read of it instead of two saved
-         * activations read cold by the two products below. */
-        m2pt_gelu_forward(sc.act, sc.dact, b->fc1[l] + r0 * F, (size_t)N * F);
-        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], sc.dact, N, F, D); /* times gelu' */
+        /* MLP branch; the residual passes d_in through unchanged. fc2's input gradient times
+         * gelu' of the saved pre-activation, and GELU's output for fc2's weight gradient, both
+         * recomputed in the product's epilogue (one read of the saved pre-activation). */
+        m2pt_gemm_linear_dx(sc.hidden, d_in, we[M2PT_LIN_FC2], b->fc1[l] + r0 * F, sc.act, N, F, D);
         m2pt_linear_backward(NULL, pg.fc2_w, pg.fc2_b, d_in, sc.act, NULL, N, F, D);
-        m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], NULL, N, D, F);
+        m2pt_gemm_linear_dx(sc.ln, sc.hidden, we[M2PT_LIN_FC1], NULL, NULL, N, D, F);
         m2pt_layernorm_apply(sc.norm, b->res_mid[l] + r0 * D, b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w,
                              w.ln2_b, N, D);
         m2pt_linear_backward(NULL, pg.fc1_w, pg.fc1_b, sc.hidden, sc.norm, NULL, N, D, F);
         m2pt_layernorm_backward_res(sc.mid, d_in, pg.ln2_w, pg.ln2_b, sc.ln, b->res_mid[l] + r0 * D,
                                     b->ln2_mean[l] + r0, b->ln2_rstd[l] + r0, w.ln2_w, N, D);
         /* attention branch */
-        m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], NULL, N, D, D);
+        m2pt_gemm_linear_dx(sc.att, sc.mid, we[M2PT_LIN_PROJ], NULL, NULL, N, D, D);
         m2pt_linear_backward(NULL, pg.proj_w, pg.proj_b, sc.mid, b->att[l] + r0 * D, NULL, N, D, D);
         m2pt_attention_backward(sc.qkv, sc.att, b->qkv[l] + r0 * 3 * D, b->att_p[l] + m2pt_attention_p_floats(s0, T, H),
                                 n, T, D, H);
-        m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], NULL, N, D, 3 * D);
+        m2pt_gemm_linear_dx(sc.ln, sc.qkv, we[M2PT_LIN_QKV], NULL, NULL, N, D, 3 * D);
         m2pt_layernorm_apply(sc.norm, b->res[l] + r0 * D, b->ln1_mean[l] + r0, b->ln1_rstd[l] + r0, w.ln1_w,
                              w.ln1_b, N, D);
         m2pt_linear_backward(NULL, pg.qkv_w, pg.qkv_b, sc.qkv, sc.norm, NULL, N, D, 3 * D);

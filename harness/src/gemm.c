@@ -23,9 +23,9 @@ enum { START_ZERO, START_BIAS, START_C };
  * pointer and read only outside the reduction loop, so that the loop keeps its pointers in
  * registers (passing these as arguments made GCC spill inside the loop: a 7% slower step). */
 typedef struct {
-    const float *bias, *res, *mul;
-    float *keep;
-    long ldr, ldm, ldk;
+    const float *bias, *res, *pre;
+    float *keep, *act;
+    long ldr, ldg, ldk;
     int start, gelu;
 } tile_epi;
 
@@ -49,7 +49,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             for (int v = 0; v < nv; v++) acc[r][v] += x * bv[v];
         }
     }
-    if (!e->res && !e->mul && !e->gelu && !e->keep) {
+    if (!e->res && !e->pre && !e->gelu && !e->keep) {
         for (int r = 0; r < mr; r++)
             for (int v = 0; v < nv; v++) vstore(c + r * ldc + v * GEMM_VL, acc[r][v]);
         return;
@@ -58,7 +58,11 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
         for (int v = 0; v < nv; v++) {
             vf o = acc[r][v];
             if (e->res) o += vload(e->res + r * e->ldr + v * GEMM_VL);
-            if (e->mul) o *= vload(e->mul + r * e->ldm + v * GEMM_VL);
+            if (e->pre) {
+                vf d;
+                vstore(e->act + r * e->ldg + v * GEMM_VL, m2pt_vgelu_and_grad(vload(e->pre + r * e->ldg + v * GEMM_VL), &d));
+                o *= d;
+            }
             if (e->keep) vstream(e->keep + r * e->ldk + v * GEMM_VL, o);
             if (e->gelu) {
                 vf unused;
@@ -102,7 +106,7 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
         const int last = k0 + kc >= K;
         const float *res = last ? g->res : NULL;
         float *keep = last ? g->keep : NULL;
-        const float *mul = last ? g->mul : NULL;
+        const float *pre = last ? g->gelu_pre : NULL;
         for (int j0 = 0; j0 < Nv; j0 += GEMM_NV * GEMM_VL) {
             const int nv = Nv - j0 >= GEMM_NV * GEMM_VL ? GEMM_NV : 1;
             for (int i0 = 0; i0 < M; i0 += GEMM_MR) {
@@ -116,17 +120,18 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
                         __builtin_prefetch(res + r * g->ldr + j0, 0, 3);
                         if (nv > 1) __builtin_prefetch(res + r * g->ldr + j0 + GEMM_VL, 0, 3);
                     }
-                    if (mul) {
-                        __builtin_prefetch(mul + r * g->ldm + j0, 0, 3);
-                        if (nv > 1) __builtin_prefetch(mul + r * g->ldm + j0 + GEMM_VL, 0, 3);
+                    if (pre) {
+                        __builtin_prefetch(pre + r * g->ldg + j0, 0, 3);
+                        if (nv > 1) __builtin_prefetch(pre + r * g->ldg + j0 + GEMM_VL, 0, 3);
                     }
                 }
                 const tile_epi e = {
                     .bias = g->bias ? g->bias + j0 : NULL,
                     .res = res ? res + i0 * g->ldr + j0 : NULL,
-                    .mul = mul ? mul + i0 * g->ldm + j0 : NULL,
+                    .pre = pre ? pre + i0 * g->ldg + j0 : NULL,
+                    .act = pre ? g->gelu_act + i0 * g->ldg + j0 : NULL,
                     .keep = keep ? keep + i0 * g->ldk + j0 : NULL,
-                    .ldr = g->ldr, .ldm = g->ldm, .ldk = g->ldk, .start = start, .gelu = last && g->gelu};
+                    .ldr = g->ldr, .ldg = g->ldg, .ldk = g->ldk, .start = start, .gelu = last && g->gelu};
                 tile_dispatch(mr, nv, a_unit, g->c + i0 * g->ldc + j0, g->ldc, g->a + i0 * g->ars + k0 * g->acs,
                               g->ars, g->acs, g->b + (long)k0 * g->ldb + j0, g->ldb, kc, &e);
             }
@@ -138,7 +143,11 @@ void m2pt_gemm(const m2pt_gemm_args *args) {
             float s = g->accumulate ? g->c[i * g->ldc + j] : g->bias ? g->bias[j] : 0.0f;
             for (int k = 0; k < K; k++) s += g->a[i * g->ars + k * g->acs] * g->b[(long)k * g->ldb + j];
             if (g->res) s += g->res[i * g->ldr + j];
-            if (g->mul) s *= g->mul[i * g->ldm + j];
+            if (g->gelu_pre) {
+                float d;
+                g->gelu_act[i * g->ldg + j] = m2pt_gelu_and_grad(g->gelu_pre[i * g->ldg + j], &d);
+                s *= d;
+            }
             if (g->keep) g->keep[i * g->ldk + j] = s;
             if (g->gelu) {
                 float unused;
@@ -167,9 +176,10 @@ void m2pt_gemm_linear_gelu(float *y, float *pre, const float *x, const float *wt
                                 .N = out, .K = in, .bias = b, .gelu = 1, .keep = pre, .ldk = out, .prefetch = 1});
 }
 
-void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out) {
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *pre, float *act, int N, int in,
+                         int out) {
     m2pt_gemm(&(m2pt_gemm_args){.c = dx, .ldc = in, .a = dy, .ars = out, .acs = 1, .b = W, .ldb = in, .M = N,
-                                .N = in, .K = out, .mul = mul, .ldm = in, .prefetch = 1});
+                                .N = in, .K = out, .gelu_pre = pre, .gelu_act = act, .ldg = in, .prefetch = 1});
 }
 
 void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1) {

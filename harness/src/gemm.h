@@ -28,8 +28,11 @@ typedef struct {
     const float *res;  /* [M, ldr] added to the result, or NULL */
     long ldr;
     int gelu;          /* C = gelu(result) (ops.h's erf form) */
-    const float *mul;  /* non-NULL: the result times mul [M, ldm], elementwise (after res) */
-    long ldm;
+    const float *gelu_pre; /* non-NULL: the result times gelu'(gelu_pre) [M, ldg] (after res), and
+                            * gelu(gelu_pre) written to gelu_act [M, ldg]: the backward through a
+                            * GELU, both recomputed from its saved input */
+    float *gelu_act;
+    long ldg;
     float *keep;       /* non-NULL: the result before any GELU (else C itself) also streamed past
                         * the cache to keep [M, ldk]: a copy saved for the backward, while C, in
                         * scratch, feeds the next op from cache */
@@ -54,9 +57,10 @@ void m2pt_gemm_linear(float *y, float *keep, const float *x, const float *wt, co
 void m2pt_gemm_linear_gelu(float *y, float *pre, const float *x, const float *wt, const float *b, int N, int in,
                            int out);
 
-/* dx[N, in] = dy[N, out] W, W [out, in]; times mul [N, in] elementwise when mul is not NULL
- * (the next op's local derivative, e.g. gelu'). */
-void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *mul, int N, int in, int out);
+/* dx[N, in] = dy[N, out] W, W [out, in]. With pre [N, in] not NULL (x = gelu(pre)): dx times
+ * gelu'(pre), and gelu(pre) written to act [N, in] (what the weight gradient of W needs). */
+void m2pt_gemm_linear_dx(float *dx, const float *dy, const float *W, const float *pre, float *act, int N, int in,
+                         int out);
 
 /* dW[o0:o1, :] += dy[:, o0:o1]^T x over all N rows (dy has `out` columns, x has `in`). */
 void m2pt_gemm_linear_dw(float *dW, const float *dy, const float *x, int N, int in, int out, int o0, int o1);

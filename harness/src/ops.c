@@ -56,7 +56,8 @@ static void linear_backward_task(void *p, int tid, int nt) {
     long r0, r1, o0, o1;
     m2pt_split(a->N, nt, tid, 8, &r0, &r1);
     if (a->dx && r1 > r0) /* dx = dy W: rows of dx from rows of dy */
-        m2pt_gemm_linear_dx(a->dx + r0 * a->in, a->dy + r0 * a->out, a->W, NULL, (int)(r1 - r0), a->in, a->out);
+        m2pt_gemm_linear_dx(a->dx + r0 * a->in, a->dy + r0 * a->out, a->W, NULL, NULL, (int)(r1 - r0), a->in,
+                            a->out);
     m2pt_split(a->out, nt, tid, 8, &o0, &o1);
     if (!a->dW || o1 <= o0) return;
     /* dW[o0:o1] += dy[:, o0:o1]^T x: each thread owns whole rows of dW, so no reduction races */
