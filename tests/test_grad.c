@@ -364,6 +364,54 @@ static void test_block_stack(void **state) {
     m2pt_params_free(&c.p);
 }
 
+/* A batch cut into many chunks and groups (300 tokens x 20 samples: 12 chunks in 8 groups of
+ * unequal size, taken by the threads in any order) has the same gradients, to rounding, as its
+ * samples run one at a time: every chunk counted once, in the right place. */
+static void test_block_batch_is_sum_of_samples(void **state) {
+    (void)state;
+    enum { B = 20, T = 300, D = 8 };
+    const size_t per = (size_t)T * D, n = B * per;
+    m2pt_params p;
+    m2pt_blocks b;
+    m2pt_params_reset(&p);
+    m2pt_block_config cfg = {.dim = D, .depth = 2, .heads = 2, .mlp_ratio = 2};
+    assert_int_equal(m2pt_blocks_register(&b, &cfg, &p), 0);
+    assert_int_equal(m2pt_params_alloc(&p), 0);
+    assert_int_equal(m2pt_blocks_alloc(&b, &p, B, T), 0);
+    for (int i = 0; i < p.n; i++) gc_fill(m2pt_param(&p, i), p.t[i].numel, 300 + i, -0.5f, 0.5f);
+    float *x = buf(n), *r = buf(n), *dx_one = buf(n), *g_one = buf(p.total);
+    gc_fill(x, n, 31, -1, 1), gc_fill(r, n, 32, -1, 1);
+    m2pt_params_zero_grads(&p);
+    for (int s = 0; s < B; s++) { /* the backward adds into the gradients: their sum over samples */
+        memcpy(m2pt_blocks_input(&b), x + s * per, per * sizeof(float));
+        m2pt_blocks_forward(&b, 1);
+        memcpy(dx_one + s * per, m2pt_blocks_backward(&b, r + s * per), per * sizeof(float));
+    }
+    memcpy(g_one, p.grads, p.total * sizeof(float));
+    m2pt_params_zero_grads(&p);
+    memcpy(m2pt_blocks_input(&b), x, n * sizeof(float));
+    m2pt_blocks_forward(&b, B);
+    const float *dx = m2pt_blocks_backward(&b, r);
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(dx[i] - dx_one[i]) > 1e-5f + 1e-4f * fabsf(dx_one[i])) {
+            print_error("input gradient %zu (sample %zu): batch %.7g, one at a time %.7g\n", i, i / per, dx[i],
+                        dx_one[i]);
+            fail();
+        }
+    for (int t = 0; t < p.n; t++)
+        for (size_t i = 0; i < p.t[t].numel; i++) {
+            const float want = g_one[p.t[t].offset + i];
+            const float got = m2pt_grad(&p, t)[i];
+            if (fabsf(got - want) > 1e-4f + 1e-4f * fabsf(want)) {
+                print_error("%s[%zu]: batch %.7g, sum over samples %.7g\n", p.t[t].name, i, got, want);
+                fail();
+            }
+        }
+    free(x), free(r), free(dx_one), free(g_one);
+    m2pt_blocks_free(&b);
+    m2pt_params_free(&p);
+}
+
 static void test_weight_hook(void **state) {
     (void)state;
     blk_ctx c;
@@ -445,7 +493,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),     cmocka_unit_test(test_layernorm),   cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_residual),   cmocka_unit_test(test_attention),   cmocka_unit_test(test_crossentropy),
-        cmocka_unit_test(test_block_stack), cmocka_unit_test(test_weight_hook), cmocka_unit_test(test_vit),
+        cmocka_unit_test(test_block_stack), cmocka_unit_test(test_block_batch_is_sum_of_samples),
+        cmocka_unit_test(test_weight_hook), cmocka_unit_test(test_vit),
     };
     int failed = cmocka_run_group_tests_name("gradient checks", tests, NULL, NULL);
     m2pt_threads_shutdown();
