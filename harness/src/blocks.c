@@ -91,8 +91,8 @@ static void linear_shape(const m2pt_blocks *b, int id, int *out, int *in) {
 /* The samples are cut into chunks that a thread runs through all ops before the next: about
  * CHUNK_ROWS rows, small enough that a chunk's activations (rows x 4D for the MLP) stay in L2,
  * large enough for efficient GEMMs. The cut depends only on the batch and the tokens, not on the
- * thread count, and the number of chunks is a multiple of 4 so that 1, 2 or 4 threads get equal
- * shares. */
+ * thread count (the backward's sums, and so the results, depend on it); the number of chunks is
+ * a multiple of 4, capped at the batch. */
 #define CHUNK_ROWS 512
 
 /* The backward sums the weight gradients per fixed group of chunks, then the groups' partial
@@ -156,15 +156,15 @@ static void layout(m2pt_blocks *b, carver *c) {
  * forward, the activations on their way from one op to the next (forward_chunk). */
 typedef struct {
     float *stream, *mid, *hidden, *qkv, *att, *ln, *norm, *act;
-} group_scratch;
+} chunk_scratch;
 
-static size_t group_layout(const m2pt_blocks *b, float *base, group_scratch *g) {
+static size_t scratch_layout(const m2pt_blocks *b, float *base, chunk_scratch *g) {
     const size_t R = (size_t)b->chunk_rows_max, D = (size_t)b->cfg.dim, F = D * (size_t)b->cfg.mlp_ratio;
     carver c = {base, 0};
     float *p[8];
     const size_t n[8] = {R * D, R * D, R * F, R * 3 * D, R * D, R * D, R * D, R * F};
     for (int k = 0; k < 8; k++) p[k] = carve(&c, n[k]);
-    if (g) *g = (group_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]};
+    if (g) *g = (chunk_scratch){p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]};
     return c.used;
 }
 
@@ -217,7 +217,7 @@ int m2pt_blocks_alloc(m2pt_blocks *b, const m2pt_params *p, int max_batch, int t
     b->groups = fit < GROUPS_MIN ? GROUPS_MIN : fit > GROUPS_MAX ? GROUPS_MAX : (int)fit;
     b->workers = m2pt_threads_count();
     if (b->workers > b->groups) b->groups = b->workers;
-    b->gscratch_floats = group_layout(b, NULL, NULL);
+    b->gscratch_floats = scratch_layout(b, NULL, NULL);
     b->gpartial = m2pt_alloc_floats(b->gpartial_floats * (size_t)b->groups);
     b->gscratch = m2pt_alloc_floats(b->gscratch_floats * (size_t)b->workers);
     return b->gpartial && b->gscratch ? 0 : -1;
@@ -234,20 +234,20 @@ typedef struct {
 
 /* Thread tid's scratch, or none when tid >= the thread count at allocation (a pool grown since
  * then leaves the extra threads idle). */
-static int thread_scratch(const m2pt_blocks *b, int tid, group_scratch *sc) {
+static int thread_scratch(const m2pt_blocks *b, int tid, chunk_scratch *sc) {
     if (tid >= b->workers) return -1;
-    group_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, sc);
+    scratch_layout(b, b->gscratch + (size_t)tid * b->gscratch_floats, sc);
     return 0;
 }
 
 /* Each thread takes the next chunk and runs it through every block. */
-static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n);
+static void forward_chunk(m2pt_blocks *b, const chunk_scratch *sc, int s0, int n);
 
 static void forward_task(void *p, int tid, int nt) {
     region *r = p;
     m2pt_blocks *b = r->b;
     const int nc = chunk_count(b->batch, b->tokens);
-    group_scratch sc;
+    chunk_scratch sc;
     if (thread_scratch(b, tid, &sc)) return;
     for (int c; (c = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed)) < nc;) {
         long s0, s1;
@@ -261,7 +261,7 @@ static void forward_task(void *p, int tid, int nt) {
  * those the backward needs are streamed past the cache into the arena as they are made (the
  * arena is far larger than the caches: writing it through them cost a read of every line and
  * evicted the hot data). The LayerNorms' outputs are not saved at all. */
-static void forward_chunk(m2pt_blocks *b, const group_scratch *sc, int s0, int n) {
+static void forward_chunk(m2pt_blocks *b, const chunk_scratch *sc, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
@@ -325,11 +325,11 @@ static m2pt_block_tensors partial_tensors(const m2pt_blocks *b, int g, int l) {
 
 /* Samples [s0, s0 + n) back through every block, in group g: input gradients in the thread's
  * scratch sc (one chunk, stays in cache), weight gradients added into the group's partials. */
-static void backward_chunk(m2pt_blocks *b, const group_scratch *scp, int g, int s0, int n) {
+static void backward_chunk(m2pt_blocks *b, const chunk_scratch *scp, int g, int s0, int n) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio, H = b->cfg.heads, T = b->tokens;
     const long r0 = (long)s0 * T;
     const int N = n * T;
-    const group_scratch sc = *scp;
+    const chunk_scratch sc = *scp;
     const float *d_in = b->d_out + r0 * D; /* the gradient entering the block from above */
     for (int l = b->cfg.depth - 1; l >= 0; l--) {
         const m2pt_block_tensors w = m2pt_blocks_tensors(b, b->params->params, l), pg = partial_tensors(b, g, l);
@@ -381,7 +381,7 @@ static void backward_task(void *p, int tid, int nt) {
     region *r = p;
     m2pt_blocks *b = r->b;
     const int nc = chunk_count(b->batch, b->tokens), G = groups_used(b);
-    group_scratch sc;
+    chunk_scratch sc;
     if (thread_scratch(b, tid, &sc)) return;
     for (int g; (g = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed)) < G;) {
         memset(b->gpartial + (size_t)g * b->gpartial_floats, 0, b->gpartial_floats * sizeof(float));

@@ -10,12 +10,12 @@
  * step allocates nothing.
  *
  * Threads: every sample's path through the stack is independent of the other samples until the
- * weight gradients, so each thread takes a fixed share of the samples and runs whole chunks of
- * them (a few hundred rows, which stay in cache) through all ops; only the weight gradients are
- * computed per group of chunks and summed at the end (see the backward fields below). The
- * products are gemm.c's, whose summation order does not depend on the split; the cut into
- * chunks and groups does not depend on the thread count (up to 4 threads), so neither do the
- * results. */
+ * weight gradients, so the samples are cut into chunks (a few hundred rows, which stay in
+ * cache) and each thread takes the next chunk not yet taken and runs it through all ops; only
+ * the weight gradients are computed per group of chunks and summed at the end (see the backward
+ * fields below). The products are gemm.c's, whose summation order does not depend on the
+ * split; the cut into chunks and groups depends on the model and the batch, not on the thread
+ * count nor on which thread takes what (up to `groups` threads), so neither do the results. */
 #ifndef M2PT_BLOCKS_H
 #define M2PT_BLOCKS_H
 
@@ -66,11 +66,13 @@ typedef struct m2pt_blocks {
     float **w_t;         /* the same, transposed to [in, out] for the forward's products */
     /* Backward: each chunk of samples goes back through all blocks at once, like the forward,
      * so its gradients stay in cache. The chunks are cut into `groups` fixed groups (a thread
-     * runs whole groups); each group has gradient scratch for one chunk (chunk_rows_max rows)
-     * and its own partial sums of the block parameters' gradients (the arenas' floats from
-     * param_lo on), added into the gradient arena in group order at the end. */
-    int groups, workers, chunk_rows_max; /* workers: threads with scratch (the count at alloc) */
-    size_t param_lo, gpartial_floats, gscratch_floats; /* per group */
+     * takes the next whole group), each with its own partial sums of the block parameters'
+     * gradients (the arenas' floats from param_lo on), added into the gradient arena in group
+     * order at the end. Each of the `workers` threads (the pool's count at allocation) has
+     * scratch for one chunk (chunk_rows_max rows): a chunk's activations in the forward, its
+     * gradients in the backward. */
+    int groups, workers, chunk_rows_max;
+    size_t param_lo, gpartial_floats, gscratch_floats; /* per group, per worker */
     float *gpartial, *gscratch;
     const float *d_out;     /* the gradient the last backward started from */
     float *d_input;         /* [max_rows, dim]: dL/d(input) of the last backward */
