@@ -60,7 +60,8 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
             if (e->res) o += vload(e->res + r * e->ldr + v * GEMM_VL);
             if (e->pre) {
                 vf d;
-                vstore(e->act + r * e->ldg + v * GEMM_VL, m2pt_vgelu_and_grad(vload(e->pre + r * e->ldg + v * GEMM_VL), &d));
+                const vf act = m2pt_vgelu_and_grad(vload(e->pre + r * e->ldg + v * GEMM_VL), &d);
+                vstore(e->act + r * e->ldg + v * GEMM_VL, act);
                 o *= d;
             }
             if (e->keep) vstream(e->keep + r * e->ldk + v * GEMM_VL, o);
