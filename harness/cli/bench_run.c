@@ -102,8 +102,9 @@ static int time_training_pair(m2pt_model *a, m2pt_model *b, const bench_shape *s
         time_steps(b, &ob, n, s->steps, y);
         for (int q = 0; q < 4; q++) v[q * r + k] = x[q], v[(4 + q) * r + k] = y[q];
         v[8 * r + k] = y[0] / x[0];
-        /* GFLOP/s = images/ms * MFLOP/image * 1e-3 * 1e3 */
-        v[9 * r + k] = p, v[10 * r + k] = n * mflop_per_image / x[0] / p, v[11 * r + k] = n * mflop_per_image / y[0] / p;
+        /* MFLOP per step / ms per step = GFLOP/s; its share of the peak p */
+        const double mflop = n * mflop_per_image;
+        v[9 * r + k] = p, v[10 * r + k] = mflop / x[0] / p, v[11 * r + k] = mflop / y[0] / p;
     }
     ta->step_ms = median(v, r), ta->fwd_ms = median(v + r, r), ta->bwd_ms = median(v + 2 * r, r);
     ta->opt_ms = median(v + 3 * r, r);

@@ -232,6 +232,13 @@ typedef struct {
     atomic_int next;
 } region;
 
+/* Runs task on the pool over a fresh region: its jobs are claimed from 0 on. */
+static void run_region(m2pt_blocks *b, m2pt_task_fn task) {
+    region r = {.b = b};
+    atomic_init(&r.next, 0);
+    m2pt_parallel(task, &r);
+}
+
 /* Thread tid's scratch, or none when tid >= the thread count at allocation (a pool grown since
  * then leaves the extra threads idle). */
 static int thread_scratch(const m2pt_blocks *b, int tid, chunk_scratch *sc) {
@@ -312,9 +319,7 @@ float *m2pt_blocks_forward(m2pt_blocks *b, int batch) {
         }
     }
     m2pt_parallel(transpose_task, b);
-    region r = {.b = b};
-    atomic_init(&r.next, 0);
-    m2pt_parallel(forward_task, &r);
+    run_region(b, forward_task);
     return b->res[b->cfg.depth];
 }
 
@@ -416,9 +421,7 @@ static void weight_backward(m2pt_blocks *b, int l, m2pt_linear_id id, float *dW,
 float *m2pt_blocks_backward(m2pt_blocks *b, const float *d_out) {
     const int D = b->cfg.dim, F = D * b->cfg.mlp_ratio;
     b->d_out = d_out;
-    region r = {.b = b};
-    atomic_init(&r.next, 0);
-    m2pt_parallel(backward_task, &r);
+    run_region(b, backward_task);
     m2pt_parallel(reduce_task, b);
     /* the pathway turns each dL/dW_eff into dL/dW, in the order the weights were used backwards */
     for (int l = b->cfg.depth - 1; l >= 0; l--) {
