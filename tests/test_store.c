@@ -266,6 +266,29 @@ static void test_schema(void **state) {
     assert_non_null(strstr(err, p));
     assert_int_equal(m2pt_store_open(&s, p, 1, err, sizeof err), -1);
 
+    /* what a process killed before its schema transaction committed leaves: a file of no
+     * bytes, or one with WAL mode set and no tables. Read-only: nothing there yet, said so;
+     * read-write: the schema is created as for a new file. */
+    for (int wal = 0; wal < 2; wal++) {
+        db_path(p, sizeof p, wal ? "killed_wal.db" : "killed_empty.db");
+        if (wal) {
+            assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+            assert_string_equal(q_text(raw, "PRAGMA journal_mode = WAL"), "wal");
+            sqlite3_close(raw);
+        } else {
+            f = fopen(p, "wb");
+            assert_non_null(f);
+            fclose(f);
+        }
+        assert_int_equal(m2pt_store_open(&s, p, 1, err, sizeof err), -1);
+        assert_non_null(strstr(err, "empty database"));
+        assert_non_null(strstr(err, p));
+        assert_int_equal(m2pt_store_open(&s, p, 0, err, sizeof err), 0);
+        assert_int_equal(q_int(m2pt_store_db(s), "PRAGMA user_version"), M2PT_STORE_SCHEMA);
+        assert_int_equal(q_int(m2pt_store_db(s), "SELECT count(*) FROM runs"), 0);
+        m2pt_store_close(s);
+    }
+
     /* read-only open of nothing */
     db_path(p, sizeof p, "absent.db");
     assert_int_equal(m2pt_store_open(&s, p, 1, err, sizeof err), -1);
