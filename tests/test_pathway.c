@@ -3,7 +3,8 @@
  *  - after training steps, merging the pathway into plain weights keeps the logits (1e-5);
  *  - the merged checkpoint has exactly the baseline model's tensors and parameter count, and
  *    loads into a baseline model that reproduces the logits;
- *  - noaux needs no checkpoint and draws W_aux from the run seed. */
+ *  - noaux needs no checkpoint and draws W_aux from the run seed;
+ *  - the trained parameter count leaves out what is frozen (W_aux, lambda). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -173,6 +174,34 @@ static void test_noaux_seeded(void **state) {
     m2pt_model_close(&a), m2pt_model_close(&b), m2pt_model_close(&c);
 }
 
+/* What the summary's params_trainable counts: what the optimizer updates. dim 16, mlp 2, depth 2:
+ * W_aux per block 48*16 + 16*16 + 32*16 + 16*32 = 2048 (qkv, proj, fc1, fc2), one lambda each. */
+static void test_trainable_count(void **state) {
+    (void)state;
+    char aux[300];
+    snprintf(aux, sizeof aux, "%s/aux.ckpt", dir);
+    m2pt_model plain;
+    open_model(&plain, &baseline, NULL, 5, NULL);
+    const size_t base = m2pt_params_count(&plain.params);
+    assert_int_equal(m2pt_params_count_trainable(&plain.params), base);
+    m2pt_model_close(&plain);
+    const struct {
+        const char *aux_trainable, *scale_trainable;
+        size_t trained;
+    } cases[] = {{"true", "true", base + 2 * 2048 + 2 * 4}, {"false", "true", base + 2 * 4}, {"false", "false", base}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        m2pt_kv cfg = {0};
+        assert_int_equal(m2pt_kv_set(&cfg, "aux_trainable", cases[i].aux_trainable, "test"), 0);
+        assert_int_equal(m2pt_kv_set(&cfg, "scale_trainable", cases[i].scale_trainable, "test"), 0);
+        m2pt_model m;
+        open_model(&m, &reparam, &cfg, 5, aux);
+        assert_int_equal(m2pt_params_count(&m.params), base + 2 * 2048 + 2 * 4);
+        assert_int_equal(m2pt_params_count_trainable(&m.params), cases[i].trained);
+        m2pt_model_close(&m);
+        m2pt_kv_free(&cfg);
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(dir, sizeof dir, "/tmp/m2pt-test-pathway-XXXXXX");
@@ -200,6 +229,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_merge_reparam),
         cmocka_unit_test(test_merge_noaux),
         cmocka_unit_test(test_noaux_seeded),
+        cmocka_unit_test(test_trainable_count),
     };
     int failed = cmocka_run_group_tests_name("pathways in a model", tests, setup, teardown);
     m2pt_threads_shutdown();

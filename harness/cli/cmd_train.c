@@ -298,9 +298,10 @@ int cmd_train(int argc, char **argv) {
                       o.mae_cfg.mask_ratio, o.mae_cfg.decoder_dim, o.mae_cfg.decoder_depth, o.mae_cfg.decoder_heads);
     if (o.pretrained) printf("m2pt train: tokenizer and blocks from the pretrained checkpoint %s\n", o.pretrained);
     printf("m2pt train: modality %s, pathway %s%s%s; blocks dim %ld depth %ld heads %ld mlp %ld, %d tokens; "
-           "%zu parameters (%zu in the plain model)\n",
+           "%zu parameters (%zu trained, %zu in the plain model)\n",
            mod_pl.desc->name, path_pl.desc->name, o.aux ? ", auxiliary " : "", o.aux ? o.aux : "", o.dim, o.depth,
-           o.heads, o.mlp_ratio, m.tokens, m2pt_params_count(&m.params), m2pt_model_plain_params(&m));
+           o.heads, o.mlp_ratio, m.tokens, m2pt_params_count(&m.params), m2pt_params_count_trainable(&m.params),
+           m2pt_model_plain_params(&m));
     long n_train = m.mod->split_size(m.mod_inst, M2PT_SPLIT_TRAIN);
     printf("data: %ld train, %ld val, %ld test samples, %d classes; %ld epochs of %ld steps (batch %ld), %d threads, "
            "seed %ld (setup %.1fs)\n",

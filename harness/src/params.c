@@ -81,6 +81,12 @@ size_t m2pt_params_count(const m2pt_params *p) {
     return n;
 }
 
+size_t m2pt_params_count_trainable(const m2pt_params *p) {
+    size_t n = 0;
+    for (int i = 0; i < p->n; i++) n += p->t[i].frozen ? 0 : p->t[i].numel;
+    return n;
+}
+
 void m2pt_params_zero_grads(m2pt_params *p) { memset(p->grads, 0, p->total * sizeof(float)); }
 
 void m2pt_params_free(m2pt_params *p) {

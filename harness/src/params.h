@@ -52,7 +52,8 @@ int m2pt_params_alloc(m2pt_params *p);
 /* Deterministic init: each tensor draws from its own stream keyed by (seed, hash(name)). */
 void m2pt_params_init(m2pt_params *p, uint64_t seed);
 int m2pt_params_find(const m2pt_params *p, const char *name);
-size_t m2pt_params_count(const m2pt_params *p); /* trainable scalars, without padding */
+size_t m2pt_params_count(const m2pt_params *p);           /* every registered scalar, without padding */
+size_t m2pt_params_count_trainable(const m2pt_params *p); /* those the optimizer updates (not frozen) */
 static inline float *m2pt_param(const m2pt_params *p, int i) { return p->params + p->t[i].offset; }
 static inline float *m2pt_grad(const m2pt_params *p, int i) { return p->grads + p->t[i].offset; }
 void m2pt_params_zero_grads(m2pt_params *p);

@@ -332,7 +332,7 @@ static int finish_mae(cell_run *c, double train_seconds, const char *ckpt, char 
     if (m2pt_store_metrics(w->store, c->run_id, c->buf, c->nbuf, err, errlen)) return c->nbuf = 0, 2;
     c->nbuf = 0;
     m2pt_summary sum = {.best_val_acc = NAN, .last_val_acc = NAN, .test_acc = NAN, .test_acc_unmerged = NAN,
-                        .test_loss = test, .params_trainable = (long)m2pt_params_count(&m->params),
+                        .test_loss = test, .params_trainable = (long)m2pt_params_count_trainable(&m->params),
                         .params_inference = (long)m2pt_model_plain_params(m), .train_seconds = train_seconds,
                         .wall_seconds = m2pt_now() - c->t0, .epochs_done = c->epochs_done};
     snprintf(m->summary_json, sizeof m->summary_json,
@@ -421,7 +421,7 @@ static int train_cell(worker *w, int index, int64_t run_id, const char *aux_path
     if (m2pt_model_evaluate(&m, M2PT_SPLIT_TEST, &after, err, sizeof err)) goto out;
     m2pt_summary sum = {.best_val_acc = c.best_val, .last_val_acc = c.last_val,
                         .test_acc = (double)after.correct / after.n, .test_acc_unmerged = (double)before.correct / before.n,
-                        .test_loss = after.loss, .params_trainable = (long)m2pt_params_count(&m.params),
+                        .test_loss = after.loss, .params_trainable = (long)m2pt_params_count_trainable(&m.params),
                         .params_inference = (long)m2pt_model_plain_params(&m), .train_seconds = train_seconds,
                         .wall_seconds = m2pt_now() - c.t0, .epochs_done = c.epochs_done};
     /* the summary travels with the checkpoint (an auxiliary model imported by another database),
