@@ -11,7 +11,8 @@
  *  - two processes creating the same database, claiming the same cells and appending metrics:
  *    no error surfaces, no row is lost or duplicated, every cell runs exactly once;
  *  - statistics against values computed by hand from textbook t quantiles;
- *  - compare on a hand-built database (groups, baseline pairing by seed, table and csv);
+ *  - compare on a hand-built database (groups, baseline pairing by seed, --baseline, table
+ *    and csv);
  *  - the CLI binary ($M2PT_BUILD/m2pt, default build/m2pt): exit codes and messages of query
  *    (a write refused), ls, show, compare, export and a missing database.
  * Everything happens in a mkdtemp directory, removed at the end. */
@@ -947,6 +948,30 @@ static void test_compare(void **state) {
     m2pt_table_free(t);
     m2pt_compare_free(&c);
 
+    /* --baseline: every group against noaux (seeds 0 and 1: 0.79, 0.80). reparam - noaux: 0.02
+     * and 0.045, sd 0.025 / sqrt(2); baseline - noaux: 0.01 and 0.02 */
+    if (m2pt_compare_run(db, "cmp", NULL, NULL, &c, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(m2pt_compare_rebase(&c, "pathway.name=noaux", err, sizeof err), 0);
+    b = group_named(&c, 0, "baseline", -1, NULL), r = group_named(&c, 0, "reparam", -1, NULL);
+    na = group_named(&c, 0, "noaux", -1, NULL);
+    assert_true(na->baseline && !b->baseline && !r->baseline);
+    assert_int_equal(na->ref, -1);
+    assert_ptr_equal(&c.groups[r->ref], na);
+    assert_int_equal(r->diff.n, 2);
+    assert_true(fabs(r->diff.mean - 0.0325) < 1e-12);
+    assert_true(fabs(r->diff.ci - 12.706204736 * (0.025 / sqrt(2)) / sqrt(2)) < 1e-9);
+    assert_int_equal(b->diff.n, 2);
+    assert_true(fabs(b->diff.mean - 0.015) < 1e-12);
+    const char *bad[][2] = {{"seed=0", "'seed' is not a grouping axis (axes: pathway.name)"},
+                            {"pathway.name=nope", "matches 0 of the 3 groups"},
+                            {"pathway.name", "expected AXIS=VALUE"},
+                            {",", "names no axis"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(m2pt_compare_rebase(&c, bad[i][0], err, sizeof err), -2);
+        expect_in(err, bad[i][1]);
+    }
+    m2pt_compare_free(&c);
+
     /* a per-epoch metric's last value */
     assert_int_equal(m2pt_compare_run(db, "cmp", "pathway", "val_loss", &c, err, sizeof err), 0);
     assert_false(c.percent);
@@ -1120,6 +1145,15 @@ static void test_cli(void **state) {
     expect_rc(&r, 0);
     expect_in(r.out, "pathway.name,n,mean,sd,");
     expect_in(r.out, "reparam,3,0.835");
+    result_free(&r);
+    r = run_cli("compare cmp --db '%s' --baseline pathway.name=noaux", db);
+    expect_rc(&r, 0);
+    expect_in(r.out, "paired by seed with pathway.name=noaux");
+    expect_in(r.out, "+3.25"); /* reparam - noaux */
+    result_free(&r);
+    r = run_cli("compare cmp --db '%s' --baseline pathway.name=nope", db);
+    expect_rc(&r, 2);
+    expect_in(r.err, "--baseline 'pathway.name=nope' matches 0 of the 3 groups");
     result_free(&r);
     r = run_cli("compare nope --db '%s'", db);
     expect_rc(&r, 2);

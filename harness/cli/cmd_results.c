@@ -30,13 +30,14 @@ enum {
     OPT_BY = 1 << 3,
     OPT_METRIC = 1 << 4,
     OPT_METRICS = 1 << 5,
+    OPT_BASELINE = 1 << 6,
 };
 
 typedef struct {
     const char *cmd; /* for messages */
     const char *db;
     m2pt_format fmt;
-    const char *experiment, *status, *role, *by, *metric;
+    const char *experiment, *status, *role, *by, *metric, *baseline;
     int metrics;
     const char *pos[4];
     int npos;
@@ -68,8 +69,8 @@ static const command commands[] = {
      "Everything about one run: provenance (experiments, git commit, host, versions, times),\n"
      "summary, resolved configuration, per-epoch metrics, the pathway scales (lambda) of the\n"
      "last epoch and the checkpoint. RUN is a run id or a prefix of its cell hash.\n"},
-    {"compare", OPT_BY | OPT_METRIC, 1, M2PT_FMT_TABLE, "table,csv,json,markdown",
-     "usage: m2pt compare EXP [--by AXIS,...] [--metric M] [--db FILE] [--format F]\n"
+    {"compare", OPT_BY | OPT_METRIC | OPT_BASELINE, 1, M2PT_FMT_TABLE, "table,csv,json,markdown",
+     "usage: m2pt compare EXP [--by AXIS,...] [--metric M] [--baseline AXIS=V,...] [--db FILE] [--format F]\n"
      "Groups the finished target runs of experiment EXP by axes and prints per group the number\n"
      "of runs n, the mean, the sample standard deviation and the 95% confidence interval of the\n"
      "mean (Student's t over seeds), and the group's difference to its baseline group (pathway\n"
@@ -82,7 +83,10 @@ static const command commands[] = {
      "  --metric M     test_acc (default: merged model), val_acc (best), last_val_acc,\n"
      "                 test_acc_unmerged, test_loss, train_seconds, wall_seconds,\n"
      "                 params_trainable, params_inference, or any per-epoch metric (its last\n"
-     "                 value), e.g. val_loss\n"},
+     "                 value), e.g. val_loss\n"
+     "  --baseline AXIS=VALUE,...  compare every group with the one group having these values\n"
+     "                 (e.g. model.mlp_ratio=10, or pathway.name=noaux), paired by seed,\n"
+     "                 instead of with its baseline-pathway group\n"},
     {"query", 0, 1, M2PT_FMT_TABLE, "table,csv,json,markdown",
      "usage: m2pt query \"SQL\" [--db FILE] [--format F]\n"
      "Runs SQL over the result store, opened read-only: a statement that would write is\n"
@@ -141,6 +145,7 @@ static int take_option(const command *c, opts *o, const char *name, const char *
         {"--role", OPT_ROLE, offsetof(opts, role)},
         {"--by", OPT_BY, offsetof(opts, by)},
         {"--metric", OPT_METRIC, offsetof(opts, metric)},
+        {"--baseline", OPT_BASELINE, offsetof(opts, baseline)},
     };
     if (!strcmp(name, "--metrics") && (c->allowed & OPT_METRICS)) return o->metrics = 1, 0;
     if (!strcmp(name, "--format")) {
@@ -883,6 +888,7 @@ static int run_compare(const opts *o, sqlite3 *db) {
     m2pt_compare c;
     char err[1024];
     int r = m2pt_compare_run(db, o->pos[0], o->by, o->metric, &c, err, sizeof err);
+    if (!r && o->baseline && (r = m2pt_compare_rebase(&c, o->baseline, err, sizeof err))) m2pt_compare_free(&c);
     if (r) {
         fprintf(stderr, "m2pt compare: %s: %s\n", o->db, err);
         return r == -2 ? 2 : 1;
@@ -892,9 +898,9 @@ static int run_compare(const opts *o, sqlite3 *db) {
     if (!t) rc = out_of_memory(o);
     if (!rc && human(o->fmt)) {
         printf("%s%s: %s%s over %d of %d finished target runs; mean, sample std and 95%% CI over seeds "
-               "(Student's t); Δ: paired by seed with the baseline group%s\n",
+               "(Student's t); Δ: paired by seed with %s%s\n",
                o->fmt == M2PT_FMT_MARKDOWN ? "**" : "", o->pos[0], c.metric, c.percent ? " (%)" : "", c.nvalues,
-               c.nruns, o->fmt == M2PT_FMT_MARKDOWN ? "**\n" : "");
+               c.nruns, o->baseline ? o->baseline : "the baseline group", o->fmt == M2PT_FMT_MARKDOWN ? "**\n" : "");
     }
     if (!rc && !c.ngroups)
         fprintf(stderr, "m2pt compare: experiment '%s' has no finished target runs with a value of %s yet\n", o->pos[0],

@@ -437,54 +437,8 @@ static int load_builds(sqlite3 *db, int64_t exp, m2pt_report *r, char *err, size
 
 /* Makes the one group selected by spec ("axis=value,...") the reference of every other. */
 static int rebase(m2pt_report *r, const char *spec, char *err, size_t n) {
-    m2pt_compare *c = &r->cmp;
     if (!(r->reference = strdup(spec))) return oom(err, n);
-    char *copy = strdup(spec);
-    const char **want = calloc((size_t)(c->naxes ? c->naxes : 1), sizeof *want);
-    int rc = copy && want ? 0 : oom(err, n), given = 0;
-    for (char *save = NULL, *tok = rc ? NULL : strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            rc = errf(err, n, -2, "--baseline '%s': expected AXIS=VALUE, got '%s'", spec, tok);
-            break;
-        }
-        *eq = '\0';
-        int k = 0;
-        while (k < c->naxes && strcmp(c->axes[k], tok)) k++;
-        if (k == c->naxes) {
-            m2pt_strbuf b;
-            m2pt_sb_init(&b);
-            for (int j = 0; j < c->naxes; j++) m2pt_sb_printf(&b, "%s%s", j ? ", " : "", c->axes[j]);
-            rc = errf(err, n, -2, "--baseline '%s': '%s' is not a grouping axis (axes: %s)", spec, tok,
-                      b.buf ? b.buf : "none");
-            m2pt_sb_free(&b);
-            break;
-        }
-        want[k] = eq + 1, given++;
-    }
-    if (!rc && !given) rc = errf(err, n, -2, "--baseline '%s' names no axis", spec);
-    int ref = -1, matches = 0;
-    for (int g = 0; !rc && g < c->ngroups; g++) {
-        int same = 1;
-        for (int k = 0; k < c->naxes && same; k++) {
-            const char *v = c->groups[g].values[k] ? c->groups[g].values[k] : "-";
-            same = !want[k] || !strcmp(want[k], v);
-        }
-        if (same) ref = ref < 0 ? g : ref, matches++;
-    }
-    if (!rc && matches != 1)
-        rc = errf(err, n, -2, "--baseline '%s' matches %d of the %d groups (it must match exactly one)", spec, matches,
-                  c->ngroups);
-    for (int g = 0; !rc && g < c->ngroups; g++) {
-        m2pt_compare_group *G = &c->groups[g];
-        G->baseline = g == ref;
-        G->ref = g == ref ? -1 : ref;
-        G->diff = (m2pt_desc){0, NAN, NAN, NAN};
-        if (g != ref && m2pt_compare_paired(G, &c->groups[ref], &G->diff)) rc = oom(err, n);
-    }
-    free(copy), free(want);
-    return rc;
+    return m2pt_compare_rebase(&r->cmp, spec, err, n);
 }
 
 /* ================================================================ entry points */

@@ -68,6 +68,12 @@ int m2pt_compare_run(struct sqlite3 *db, const char *experiment, const char *by,
                      m2pt_compare *out, char *err, size_t errlen);
 void m2pt_compare_free(m2pt_compare *c);
 
+/* Makes the one group whose axis values match spec ("axis=value,...", the axes named; "-" for
+ * a run without the key) the reference of every other group, instead of the baseline-pathway
+ * groups: diffs are recomputed against it. 0; -2 with err when spec is malformed, names an axis
+ * that is not a grouping axis, or matches no group or several; -1 when out of memory. */
+int m2pt_compare_rebase(m2pt_compare *c, const char *spec, char *err, size_t errlen);
+
 /* The difference G - B paired by seed (a group's runs of one seed count as their mean), as
  * compare computes it for a group and its baseline. 0, or -1 when out of memory. */
 int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out);
