@@ -528,9 +528,7 @@ int m2pt_compare_run(sqlite3 *db, const char *experiment, const char *by, const 
     return rc;
 }
 
-/* ================================================================ compare: the table */
-
-/* ---------------------------------------------------------------- --baseline */
+/* ================================================================ compare: --baseline */
 
 int m2pt_compare_rebase(m2pt_compare *c, const char *spec, char *err, size_t n) {
     char *copy = strdup(spec);
@@ -580,6 +578,8 @@ int m2pt_compare_rebase(m2pt_compare *c, const char *spec, char *err, size_t n) 
     free(copy), free(want);
     return rc;
 }
+
+/* ================================================================ compare: the table */
 
 static void fmt_value(const m2pt_compare *c, double v, int sign, char *buf, size_t n) {
     if (isnan(v)) snprintf(buf, n, "-");
