@@ -128,7 +128,7 @@ static m2pt_claim claim(m2pt_store *s, int64_t exp, const tcell *t, int force, i
 
 static m2pt_summary summary(double test_acc) {
     return (m2pt_summary){.best_val_acc = test_acc + 0.01, .last_val_acc = test_acc, .test_acc = test_acc,
-                          .test_acc_unmerged = test_acc, .test_loss = 0.5, .params_trainable = 1000,
+                          .test_acc_unmerged = test_acc, .test_loss = 0.5, .params_trainable = 123456,
                           .params_inference = 900, .train_seconds = 12.5, .wall_seconds = 13, .epochs_done = 2};
 }
 
@@ -535,7 +535,7 @@ static void test_metrics_finish_results(void **state) {
     assert_int_equal(sqlite3_column_int64(st, 11), arun);
     assert_int_equal(sqlite3_column_type(st, 12), SQLITE_NULL);
     assert_int_equal(sqlite3_column_type(st, 13), SQLITE_NULL);
-    assert_int_equal(sqlite3_column_int(st, 14), 1000);
+    assert_int_equal(sqlite3_column_int(st, 14), 123456);
     assert_int_equal(sqlite3_column_int(st, 15), 2);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
@@ -1145,6 +1145,10 @@ static void test_cli(void **state) {
     expect_rc(&r, 0);
     expect_in(r.out, "pathway.name,n,mean,sd,");
     expect_in(r.out, "reparam,3,0.835");
+    result_free(&r);
+    r = run_cli("compare cmp --db '%s' --metric params_trainable", db);
+    expect_rc(&r, 0);
+    expect_in(r.out, "[123456, 123456]"); /* a parameter count whole, not 1.235e+05 */
     result_free(&r);
     r = run_cli("compare cmp --db '%s' --baseline pathway.name=noaux", db);
     expect_rc(&r, 0);

@@ -115,10 +115,8 @@ void m2pt_report_short_label(const m2pt_compare *c, int g, const int *skip, char
 /* "axis=value, ..." over every axis. */
 void m2pt_report_long_label(const m2pt_compare *c, int g, char *buf, size_t n);
 
-/* Numbers as the report prints them: accuracies in % with 2 decimals (sign: "+0.47"), other
- * metrics with 4 significant digits, NaN as "-"; p-values with 3 decimals, or like 2.1e-05
+/* Values as compare prints them (m2pt_compare_fmt); p-values with 3 decimals, or like 2.1e-05
  * below 0.001. */
-void m2pt_report_fmt(const m2pt_compare *c, double v, int sign, char *buf, size_t n);
 void m2pt_report_fmt_p(double p, char *buf, size_t n);
 
 /* Writes DIR/report.md, DIR/report.html and DIR/fig-*.svg (creating DIR and its parents),

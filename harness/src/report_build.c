@@ -8,29 +8,11 @@
 
 /* ================================================================ numbers and labels */
 
-void m2pt_report_fmt(const m2pt_compare *c, double v, int sign, char *buf, size_t n) {
-    if (isnan(v)) snprintf(buf, n, "-");
-    else if (c->percent) snprintf(buf, n, sign ? "%+.2f" : "%.2f", 100 * v + 0.0);
-    else snprintf(buf, n, sign ? "%+.4g" : "%.4g", v + 0.0);
-    if (sign && !strcmp(buf, "-0.00")) snprintf(buf, n, "+0.00"); /* a difference that rounds to 0 */
-}
-
 void m2pt_report_fmt_p(double p, char *buf, size_t n) {
     if (isnan(p)) snprintf(buf, n, "-");
     else if (p == 0) snprintf(buf, n, "0");
     else if (p < 0.001) snprintf(buf, n, "%.1e", p);
     else snprintf(buf, n, "%.3f", p);
-}
-
-static void fmt_interval(const m2pt_compare *c, double mean, double half, int sign, char *buf, size_t n) {
-    if (isnan(mean) || isnan(half)) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    char lo[48], hi[48];
-    m2pt_report_fmt(c, mean - half, sign, lo, sizeof lo);
-    m2pt_report_fmt(c, mean + half, sign, hi, sizeof hi);
-    snprintf(buf, n, "[%s, %s]", lo, hi);
 }
 
 static int is_key(const char *axis, const char *a, const char *b) { return !strcmp(axis, a) || (b && !strcmp(axis, b)); }
@@ -295,17 +277,17 @@ static void family_table(m2pt_doc *d, const m2pt_report *r, const family *F, con
         }
         char b[160];
         m2pt_doc_cell(d, "%d", G->stats.n);
-        m2pt_report_fmt(c, G->stats.mean, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
-        m2pt_report_fmt(c, G->stats.sd, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
-        fmt_interval(c, G->stats.mean, G->stats.ci, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
+        m2pt_compare_fmt(c, G->stats.mean, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
+        m2pt_compare_fmt(c, G->stats.sd, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
+        m2pt_compare_fmt_interval(c, G->stats.mean, G->stats.ci, 0, b, sizeof b), m2pt_doc_cell(d, "%s", b);
         if (G->baseline) {
             m2pt_doc_cell(d, "%s", base), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-");
         } else if (G->ref < 0 || !G->diff.n) {
             m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-"), m2pt_doc_cell(d, "-");
             m2pt_doc_cell(d, "%s", G->ref < 0 ? "-" : "0");
         } else {
-            m2pt_report_fmt(c, G->diff.mean, 1, b, sizeof b), m2pt_doc_cell(d, "%s", b);
-            fmt_interval(c, G->diff.mean, G->diff.ci, 1, b, sizeof b), m2pt_doc_cell(d, "%s", b);
+            m2pt_compare_fmt(c, G->diff.mean, 1, b, sizeof b), m2pt_doc_cell(d, "%s", b);
+            m2pt_compare_fmt_interval(c, G->diff.mean, G->diff.ci, 1, b, sizeof b), m2pt_doc_cell(d, "%s", b);
             m2pt_report_fmt_p(r->p[F->g[i]], b, sizeof b), m2pt_doc_cell(d, "%s", b);
             m2pt_doc_cell(d, "%d", G->diff.n);
         }
@@ -322,8 +304,8 @@ static void family_reading(m2pt_doc *d, const m2pt_report *r, const family *F, c
         if (G->baseline || G->ref < 0) continue;
         char label[512], m[48], iv[160], p[32];
         m2pt_report_short_label(c, g, skip, label, sizeof label);
-        m2pt_report_fmt(c, G->diff.mean, 1, m, sizeof m);
-        fmt_interval(c, G->diff.mean, G->diff.ci, 1, iv, sizeof iv);
+        m2pt_compare_fmt(c, G->diff.mean, 1, m, sizeof m);
+        m2pt_compare_fmt_interval(c, G->diff.mean, G->diff.ci, 1, iv, sizeof iv);
         m2pt_report_fmt_p(r->p[g], p, sizeof p);
         if (!G->diff.n)
             m2pt_doc_item(d, "`%s`: no seed in common with the %s group: no difference.", label,

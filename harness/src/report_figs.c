@@ -65,13 +65,13 @@ int m2pt_report_fig_deltas(const m2pt_report *r, const int *groups, int n, const
         b->lo = G->diff.n > 1 ? scale * (G->diff.mean - G->diff.ci) : NAN;
         b->hi = G->diff.n > 1 ? scale * (G->diff.mean + G->diff.ci) : NAN;
         char m[48], lo[48], hi[48], p[32];
-        m2pt_report_fmt(c, G->diff.mean, 1, m, sizeof m);
+        m2pt_compare_fmt(c, G->diff.mean, 1, m, sizeof m);
         m2pt_report_fmt_p(r->p[groups[i]], p, sizeof p);
         if (!G->diff.n) snprintf(notes[nb], sizeof notes[nb], "no common seed");
         else if (isnan(G->diff.ci)) snprintf(notes[nb], sizeof notes[nb], "%s (%d pair%s, no CI)", m, G->diff.n, G->diff.n == 1 ? "" : "s");
         else {
-            m2pt_report_fmt(c, G->diff.mean - G->diff.ci, 1, lo, sizeof lo);
-            m2pt_report_fmt(c, G->diff.mean + G->diff.ci, 1, hi, sizeof hi);
+            m2pt_compare_fmt(c, G->diff.mean - G->diff.ci, 1, lo, sizeof lo);
+            m2pt_compare_fmt(c, G->diff.mean + G->diff.ci, 1, hi, sizeof hi);
             if (isnan(r->p[groups[i]])) snprintf(notes[nb], sizeof notes[nb], "%s [%s, %s]", m, lo, hi);
             else snprintf(notes[nb], sizeof notes[nb], "%s [%s, %s] p=%s", m, lo, hi, p);
         }

@@ -581,20 +581,21 @@ int m2pt_compare_rebase(m2pt_compare *c, const char *spec, char *err, size_t n) 
 
 /* ================================================================ compare: the table */
 
-static void fmt_value(const m2pt_compare *c, double v, int sign, char *buf, size_t n) {
+void m2pt_compare_fmt(const m2pt_compare *c, double v, int sign, char *buf, size_t n) {
     if (isnan(v)) snprintf(buf, n, "-");
-    else if (c->percent) snprintf(buf, n, sign ? "%+.2f" : "%.2f", 100 * v);
-    else snprintf(buf, n, sign ? "%+.4g" : "%.4g", v);
+    else if (c->percent) snprintf(buf, n, sign ? "%+.2f" : "%.2f", 100 * v + 0.0);
+    else snprintf(buf, n, sign ? "%+.6g" : "%.6g", v + 0.0); /* 6 digits: a parameter count whole */
+    if (sign && !strcmp(buf, "-0.00")) snprintf(buf, n, "+0.00"); /* a difference that rounds to 0 */
 }
 
-static void fmt_interval(const m2pt_compare *c, double mean, double half, int sign, char *buf, size_t n) {
+void m2pt_compare_fmt_interval(const m2pt_compare *c, double mean, double half, int sign, char *buf, size_t n) {
     if (isnan(mean) || isnan(half)) {
         snprintf(buf, n, "-");
         return;
     }
-    char lo[40], hi[40];
-    fmt_value(c, mean - half, sign, lo, sizeof lo);
-    fmt_value(c, mean + half, sign, hi, sizeof hi);
+    char lo[48], hi[48];
+    m2pt_compare_fmt(c, mean - half, sign, lo, sizeof lo);
+    m2pt_compare_fmt(c, mean + half, sign, hi, sizeof hi);
     snprintf(buf, n, "[%s, %s]", lo, hi);
 }
 
@@ -612,19 +613,19 @@ static void group_label(const m2pt_compare *c, int g, char *buf, size_t n) {
 }
 
 static void human_row(m2pt_table *t, const m2pt_compare *c, const m2pt_compare_group *G) {
-    char b[96];
+    char b[112]; /* an interval: two values of up to 47 characters */
     m2pt_table_int(t, G->stats.n);
-    fmt_value(c, G->stats.mean, 0, b, sizeof b), m2pt_table_numtext(t, b);
+    m2pt_compare_fmt(c, G->stats.mean, 0, b, sizeof b), m2pt_table_numtext(t, b);
     if (isnan(G->stats.sd)) m2pt_table_null(t);
-    else fmt_value(c, G->stats.sd, 0, b, sizeof b), m2pt_table_numtext(t, b);
-    fmt_interval(c, G->stats.mean, G->stats.ci, 0, b, sizeof b), m2pt_table_text(t, b);
+    else m2pt_compare_fmt(c, G->stats.sd, 0, b, sizeof b), m2pt_table_numtext(t, b);
+    m2pt_compare_fmt_interval(c, G->stats.mean, G->stats.ci, 0, b, sizeof b), m2pt_table_text(t, b);
     if (G->baseline) {
         m2pt_table_text(t, "baseline"), m2pt_table_null(t), m2pt_table_null(t);
     } else if (G->ref < 0 || !G->diff.n) {
         m2pt_table_null(t), m2pt_table_null(t), G->ref < 0 ? m2pt_table_null(t) : m2pt_table_int(t, 0);
     } else {
-        fmt_value(c, G->diff.mean, 1, b, sizeof b), m2pt_table_numtext(t, b);
-        fmt_interval(c, G->diff.mean, G->diff.ci, 1, b, sizeof b), m2pt_table_text(t, b);
+        m2pt_compare_fmt(c, G->diff.mean, 1, b, sizeof b), m2pt_table_numtext(t, b);
+        m2pt_compare_fmt_interval(c, G->diff.mean, G->diff.ci, 1, b, sizeof b), m2pt_table_text(t, b);
         m2pt_table_int(t, G->diff.n);
     }
 }

@@ -78,6 +78,12 @@ int m2pt_compare_rebase(m2pt_compare *c, const char *spec, char *err, size_t err
  * compare computes it for a group and its baseline. 0, or -1 when out of memory. */
 int m2pt_compare_paired(const m2pt_compare_group *G, const m2pt_compare_group *B, m2pt_desc *out);
 
+/* A value of the metric as the tables show it: accuracies in % with 2 decimals, other metrics
+ * with 6 significant digits; sign: with a + (a difference; one that rounds to 0 is +0.00);
+ * NaN is "-". The interval mean ± half as "[lo, hi]". */
+void m2pt_compare_fmt(const m2pt_compare *c, double v, int sign, char *buf, size_t n);
+void m2pt_compare_fmt_interval(const m2pt_compare *c, double mean, double half, int sign, char *buf, size_t n);
+
 /* The result as a table. human: accuracies in % with 2 decimals and CIs as "[lo, hi]" (for
  * table/markdown); otherwise raw numbers in separate columns (for csv/json). NULL when out of
  * memory. */
